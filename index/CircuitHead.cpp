@@ -37,8 +37,8 @@ size_t HeadShape::layer_param_offset(int l) const {
 
 std::string HeadShape::describe() const {
   return "d=" + std::to_string(d) + " d'=" + std::to_string(padded_d) + " (zero-padded +" +
-         std::to_string(padded_d - d) + ") q=" + std::to_string(q) + " m=" +
-         std::to_string(layers) + " L=" + std::to_string(groups()) +
+         std::to_string(padded_d - d) + ") q=" + std::to_string(q) +
+         " m=" + std::to_string(layers) + " L=" + std::to_string(groups()) +
          " params=" + std::to_string(num_parameters());
 }
 
@@ -94,7 +94,8 @@ void CircuitHead::forward(size_t n, const float* x, float* angles) const {
   FAISS_THROW_IF_NOT_MSG(shape_.q > 0, "forward on an empty (default-constructed) head");
   const size_t trace = shape_.trace_size();
   const size_t q = shape_.q;
-#pragma omp parallel
+  // A single query (the search path) runs inline: a parallel region would cost more than it.
+#pragma omp parallel if (n > 1)
   {
     std::vector<double> buf(trace);
 #pragma omp for schedule(static)
