@@ -17,7 +17,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler librocksdb-dev
   libboost-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   # benchmark harness: ann-benchmarks files, hnswlib peer, plots and Python clients
-  libhdf5-dev libhnswlib-dev python3-numpy python3-matplotlib python3-grpcio python3-protobuf
+  libhdf5-dev libhnswlib-dev zlib1g-dev python3-numpy python3-matplotlib python3-grpcio python3-protobuf
   # tooling around tests: curl for the admin endpoint
   curl
 )

@@ -14,7 +14,9 @@
 
 namespace bloch {
 
-uint64_t checksum64(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+uint64_t checksum64(std::string_view bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
 
 std::string BinaryWriter::finish_with_checksum() {
   put<uint64_t>(checksum64(buffer_));
@@ -48,7 +50,8 @@ const char* BinaryReader::take(uint64_t n, const char* field) {
 }
 
 void BinaryReader::check_count(uint64_t n, uint64_t max_count, const char* field) const {
-  FAISS_THROW_IF_NOT_FMT(n <= max_count, "%s: field '%s' holds %llu elements, more than the %llu allowed",
+  FAISS_THROW_IF_NOT_FMT(n <= max_count,
+                         "%s: field '%s' holds %llu elements, more than the %llu allowed",
                          what_.c_str(), field, static_cast<unsigned long long>(n),
                          static_cast<unsigned long long>(max_count));
 }
@@ -82,8 +85,9 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   const int sync_errno = errno;
   ::close(fd);
   FAISS_THROW_IF_NOT_FMT(synced, "cannot fsync '%s': %s", tmp.c_str(), std::strerror(sync_errno));
-  FAISS_THROW_IF_NOT_FMT(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '%s' to '%s': %s",
-                         tmp.c_str(), path.c_str(), std::strerror(errno));
+  FAISS_THROW_IF_NOT_FMT(std::rename(tmp.c_str(), path.c_str()) == 0,
+                         "cannot rename '%s' to '%s': %s", tmp.c_str(), path.c_str(),
+                         std::strerror(errno));
 }
 
 std::string read_file(const std::string& path) {

@@ -57,8 +57,11 @@ class BinaryReader {
   std::vector<T> get_vector(const char* field, uint64_t max_count) {
     const auto n = get<uint64_t>(field);
     check_count(n, max_count, field);
+    // Bounds-check before allocating; an empty vector's data() may be null, and memcpy to
+    // null is undefined even for 0 bytes.
+    const char* src = take(n * sizeof(T), field);
     std::vector<T> values(n);
-    std::memcpy(values.data(), take(n * sizeof(T), field), n * sizeof(T));
+    if (n > 0) std::memcpy(values.data(), src, n * sizeof(T));
     return values;
   }
   std::string_view get_bytes(const char* field);

@@ -30,9 +30,9 @@ CodeType parse_code_type(const std::string& name) {
 
 Codec::Codec(CodeType type, int q) : type_(type), q_(q) {
   FAISS_THROW_IF_NOT_FMT(q > 0, "codec qubits q=%d must be positive", q);
-  FAISS_THROW_IF_NOT_FMT(type == CodeType::kFloat || type == CodeType::k8bit ||
-                             type == CodeType::k4bit,
-                         "unknown code type %d", int(type));
+  FAISS_THROW_IF_NOT_FMT(
+      type == CodeType::kFloat || type == CodeType::k8bit || type == CodeType::k4bit,
+      "unknown code type %d", int(type));
 }
 
 size_t Codec::code_size() const {
@@ -51,7 +51,9 @@ int Codec::bits() const {
   return type_ == CodeType::kFloat ? 32 : type_ == CodeType::k8bit ? 8 : 4;
 }
 
-int Codec::levels() const { return type_ == CodeType::kFloat ? 0 : 1 << bits(); }
+int Codec::levels() const {
+  return type_ == CodeType::kFloat ? 0 : 1 << bits();
+}
 
 double Codec::step() const {
   return type_ == CodeType::kFloat ? 0.0 : (std::numbers::pi / 2) / (levels() - 1);
@@ -72,7 +74,12 @@ void Codec::encode(size_t n, const float* angles, uint8_t* codes) const {
     uint8_t* code = codes + v * cs;
     std::memset(code, 0, cs);
     for (int i = 0; i < q_; ++i) {
-      const int k = std::clamp(int(std::lround(angles[v * q_ + i] * inv_step)), 0, max_level);
+      // Clamp in floating point before rounding: lround of a huge or infinite angle is
+      // unspecified and the long → int narrowing wraps, so 1e9 would otherwise map to level 0.
+      // A NaN angle maps to level 0.
+      const double a = angles[v * q_ + i];
+      const double clamped = a > 0.0 ? std::min(a, std::numbers::pi / 2) : 0.0;
+      const int k = std::clamp(int(std::lround(clamped * inv_step)), 0, max_level);
       if (type_ == CodeType::k8bit)
         code[i] = uint8_t(k);
       else
