@@ -55,8 +55,8 @@ inline std::vector<std::string> read_jsonl_ids(const std::string& path) {
 }
 
 struct QuerySplit {
-  NpyMatrix embeddings;                   // rows = queries kept, in file order
-  std::vector<std::string> ids;           // id of each kept row
+  NpyMatrix embeddings;                    // rows = queries kept, in file order
+  std::vector<std::string> ids;            // id of each kept row
   std::vector<std::vector<int>> relevant;  // corpus rows relevant to each kept row
   size_t dropped = 0;                      // queries with no relevant corpus row
 };
@@ -73,8 +73,8 @@ inline BeirSet load_corpus(const std::string& ids_path, const std::string& npy_p
   set.corpus_ids = read_jsonl_ids(ids_path);
   if (set.corpus_ids.size() != set.corpus.rows)
     throw std::runtime_error("'" + ids_path + "' has " + std::to_string(set.corpus_ids.size()) +
-                             " ids but '" + npy_path + "' has " +
-                             std::to_string(set.corpus.rows) + " rows");
+                             " ids but '" + npy_path + "' has " + std::to_string(set.corpus.rows) +
+                             " rows");
   for (size_t i = 0; i < set.corpus_ids.size(); ++i) set.corpus_row[set.corpus_ids[i]] = int(i);
   return set;
 }
@@ -84,9 +84,8 @@ inline QuerySplit load_queries(const BeirSet& set, const std::string& ids_path,
   const NpyMatrix all = read_npy(npy_path);
   const auto ids = read_jsonl_ids(ids_path);
   if (ids.size() != all.rows)
-    throw std::runtime_error("'" + ids_path + "' has " + std::to_string(ids.size()) +
-                             " ids but '" + npy_path + "' has " + std::to_string(all.rows) +
-                             " rows");
+    throw std::runtime_error("'" + ids_path + "' has " + std::to_string(ids.size()) + " ids but '" +
+                             npy_path + "' has " + std::to_string(all.rows) + " rows");
   if (all.cols != set.corpus.cols)
     throw std::runtime_error("'" + npy_path + "' has dimension " + std::to_string(all.cols) +
                              ", the corpus " + std::to_string(set.corpus.cols));

@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
         search_labels(raw, o.queries, normalised(queries, o.queries).data(), o.k, &raw_s);
 
     bloch::IndexFidelityFlat index(o.dim, o.qubits, code_type, o.seed);
-    std::printf("head: %s\n", index.head().shape().describe().c_str());
+    std::printf("head: %s\n", index.head().describe().c_str());
     {
       // Untrained reference: the same head before training, float angles.
       bloch::IndexFidelityFlat untrained(index.head(), bloch::CodeType::kFloat);

@@ -4,7 +4,7 @@
 
 namespace bloch {
 
-FidelityQuery::FidelityQuery(const CircuitHead& head, const Codec& codec)
+FidelityQuery::FidelityQuery(const FidelityHead& head, const Codec& codec)
     : head_(&head), codec_(&codec), angles_(head.qubits()) {
   if (codec.type() != CodeType::kFloat) table_.resize(size_t(codec.qubits()) * codec.levels());
 }

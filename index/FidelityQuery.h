@@ -7,14 +7,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "index/CircuitHead.h"
 #include "index/Codec.h"
+#include "index/FidelityHead.h"
 
 namespace bloch {
 
 class FidelityQuery {
  public:
-  FidelityQuery(const CircuitHead& head, const Codec& codec);
+  FidelityQuery(const FidelityHead& head, const Codec& codec);
 
   /// Runs the head on one raw query (head.dim() floats) and rebuilds the table.
   void set_raw(const float* x);
@@ -29,7 +29,7 @@ class FidelityQuery {
   const std::vector<float>& angles() const { return angles_; }
 
  private:
-  const CircuitHead* head_;
+  const FidelityHead* head_;
   const Codec* codec_;
   std::vector<float> angles_;
   std::vector<float> table_;  // q × levels(), empty for float codes

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "index/FidelityDistanceComputer.h"
+#include "index/FidelityHeadModel.h"
 #include "index/FidelityKernels.h"
 #include "index/FidelityQuery.h"
 
@@ -42,7 +43,7 @@ void scan_into_heap(const FidelityQuery& query, const uint8_t* codes, size_t cod
 
 }  // namespace
 
-IndexFidelityFlat::IndexFidelityFlat(CircuitHead head, CodeType code_type)
+IndexFidelityFlat::IndexFidelityFlat(FidelityHead head, CodeType code_type)
     : faiss::IndexFlatCodes(0, head.dim(), faiss::METRIC_INNER_PRODUCT),
       head_(std::move(head)),
       codec_(code_type, head_.qubits()) {
@@ -50,12 +51,18 @@ IndexFidelityFlat::IndexFidelityFlat(CircuitHead head, CodeType code_type)
   is_trained = true;
 }
 
-IndexFidelityFlat::IndexFidelityFlat(int d, int q, CodeType code_type, uint64_t seed)
-    : IndexFidelityFlat(CircuitHead(d, q, seed), code_type) {
+IndexFidelityFlat::IndexFidelityFlat(CircuitHead head, CodeType code_type)
+    : IndexFidelityFlat(FidelityHead(std::move(head)), code_type) {}
+
+IndexFidelityFlat::IndexFidelityFlat(const HeadSpec& spec, CodeType code_type)
+    : IndexFidelityFlat(FidelityHead::make(spec), code_type) {
   is_trained = false;
 }
 
-void IndexFidelityFlat::set_head(CircuitHead head) {
+IndexFidelityFlat::IndexFidelityFlat(int d, int q, CodeType code_type, uint64_t seed)
+    : IndexFidelityFlat(HeadSpec{d, q, 0, seed}, code_type) {}
+
+void IndexFidelityFlat::set_head(FidelityHead head) {
   FAISS_THROW_IF_NOT_FMT(ntotal == 0,
                          "set_head on an index holding %lld codes: codes would no longer match "
                          "the head (reset() first, then re-add)",
@@ -70,9 +77,13 @@ void IndexFidelityFlat::set_head(CircuitHead head) {
 void IndexFidelityFlat::train(idx_t n, const float* x) {
   HeadTrainerOptions options = training;
   options.mode = TrainingMode::kUnsupervised;
-  HeadTrainer trainer(options);
-  CircuitHead trained = head_;
-  last_training = trainer.train_unsupervised(trained, size_t(n), x);
+  FidelityHead trained = head_;
+  if (FeatureMixer* mixer = trained.mixer()) mixer->fit_standardization(size_t(n), x);
+  FidelityHeadModel model(trained);
+  TrainingData data;
+  data.dim = int(d);
+  data.rows = std::span<const float>(x, size_t(n) * size_t(d));
+  last_training = HeadTrainer(options).train(model, data);
   head_ = std::move(trained);
   is_trained = true;
 }
@@ -204,7 +215,7 @@ void IndexFidelityFlat::check_compatible_for_merge(const faiss::Index& other) co
   FAISS_THROW_IF_NOT_MSG(
       o->d == d && o->codec_.type() == codec_.type() && o->codec_.qubits() == codec_.qubits(),
       "merge_from: dimension, qubits or code type differ");
-  FAISS_THROW_IF_NOT_MSG(o->head_.parameters() == head_.parameters(),
+  FAISS_THROW_IF_NOT_MSG(o->head_ == head_,
                          "merge_from: the indexes use different heads, so their codes are not "
                          "comparable");
 }

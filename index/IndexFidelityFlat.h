@@ -18,6 +18,7 @@
 
 #include "index/CircuitHead.h"
 #include "index/Codec.h"
+#include "index/FidelityHead.h"
 #include "index/HeadTrainer.h"
 
 namespace bloch {
@@ -25,25 +26,30 @@ namespace bloch {
 class IndexFidelityFlat : public faiss::IndexFlatCodes {
  public:
   /// An index with a trained head: ready to add().
+  IndexFidelityFlat(FidelityHead head, CodeType code_type);
+  /// The same with a paper-exact circuit head.
   IndexFidelityFlat(CircuitHead head, CodeType code_type);
-  /// An index whose head (d → q, N(0,1) parameters under `seed`) must be trained by train()
-  /// before add(). Training uses `training` (unsupervised mode, see HeadTrainer).
+  /// An index whose fresh head (see HeadSpec) must be trained by train() before add().
+  /// Training uses `training` (unsupervised mode, see HeadTrainer).
+  IndexFidelityFlat(const HeadSpec& spec, CodeType code_type);
+  /// Paper-exact d → q head with N(0,1) parameters under `seed`, to be trained.
   IndexFidelityFlat(int d, int q, CodeType code_type, uint64_t seed = 1234);
   /// An empty shell for read_index().
   IndexFidelityFlat() = default;
 
-  const CircuitHead& head() const { return head_; }
+  const FidelityHead& head() const { return head_; }
   const Codec& codec() const { return codec_; }
   /// Replaces the head. Allowed only while the index is empty: stored codes would no longer
   /// match the queries' angles.
-  void set_head(CircuitHead head);
+  void set_head(FidelityHead head);
 
   /// Options of the unsupervised training run by train(); the mode is forced to unsupervised.
   HeadTrainerOptions training;
   /// Result of the last train() call.
   HeadTrainingResult last_training;
 
-  /// Trains the head unsupervised on n raw vectors (neighbourhood distillation, DESIGN §1.6).
+  /// Trains the head unsupervised on n raw vectors (neighbourhood distillation, DESIGN §1.6);
+  /// a mixer's standardisation is fitted on the same vectors first.
   void train(idx_t n, const float* x) override;
 
   /// Encodes and appends n raw vectors (ids ntotal … ntotal+n−1). Requires a trained head.
@@ -78,7 +84,7 @@ class IndexFidelityFlat : public faiss::IndexFlatCodes {
   void search_one(const float* angles, idx_t k, float* distances, idx_t* labels,
                   const faiss::IDSelector* sel, bool parallel_scan) const;
 
-  CircuitHead head_;
+  FidelityHead head_;
   Codec codec_;
 };
 

@@ -25,7 +25,7 @@ void write_fidelity_flat(const IndexFidelityFlat& index, BinaryWriter& out) {
 }
 
 std::unique_ptr<faiss::Index> read_fidelity_flat(BinaryReader& in) {
-  CircuitHead head = CircuitHead::deserialize(in);
+  FidelityHead head = FidelityHead::deserialize(in);
   const auto code_type = static_cast<CodeType>(in.get<uint8_t>("codec.type"));
   FAISS_THROW_IF_NOT_FMT(
       code_type == CodeType::kFloat || code_type == CodeType::k8bit || code_type == CodeType::k4bit,

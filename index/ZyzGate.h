@@ -24,7 +24,9 @@ inline constexpr int kGatesPerPair = 3;
 inline constexpr int kParamsPerPair = kParamsPerGate * kGatesPerPair;
 
 /// angle = 2π·(tanh(p) + 1)
-inline double squash_angle(double raw) { return 2.0 * std::numbers::pi * (std::tanh(raw) + 1.0); }
+inline double squash_angle(double raw) {
+  return 2.0 * std::numbers::pi * (std::tanh(raw) + 1.0);
+}
 
 /// d angle / d raw = 2π·(1 − tanh²(p))
 inline double squash_angle_derivative(double raw) {
@@ -75,8 +77,8 @@ inline double merge_pair(const PairGates& g, double chi_a, double chi_b) {
   const double cb = std::cos(chi_b), sb = std::sin(chi_b);
   const Complex a0 = g.a.out0(ca, sa), a1 = g.a.out1(ca, sa);
   const double pb = std::norm(g.b.out1(cb, sb));
-  const double p1 = std::clamp((1.0 - pb) * std::norm(a1) + pb * std::norm(g.c.out1(a0, a1)), 0.0,
-                               1.0);
+  const double p1 =
+      std::clamp((1.0 - pb) * std::norm(a1) + pb * std::norm(g.c.out1(a0, a1)), 0.0, 1.0);
   return std::atan2(std::sqrt(p1), std::sqrt(1.0 - p1));
 }
 

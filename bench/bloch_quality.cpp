@@ -1,0 +1,452 @@
+// bloch_quality: retrieval quality of the circuit heads against raw cosine, a dense head, PCA and
+// PQ/OPQ at equal bytes, on a BEIR-layout set with precomputed embeddings.
+//
+// For every method it reports, on the evaluation split: nDCG@10 and Recall@100 against the
+// qrels, and neighbour recall@10 (overlap of the method's top-10 with the raw-cosine top-10 of
+// the same queries). Trained methods run for several seeds; the table gives mean ± standard
+// deviation, parameter counts and training time. Results go to stdout, a CSV and a markdown
+// file.
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexPQ.h>
+#include <faiss/VectorTransform.h>
+#include <faiss/index_factory.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "BeirSet.h"
+#include "DenseHead.h"
+#include "RetrievalMetrics.h"
+#include "index/FidelityHeadModel.h"
+#include "index/IndexFidelityFlat.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using idx_t = faiss::Index::idx_t;
+using bloch::bench::NpyMatrix;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Options {
+  std::string data_dir;
+  std::string corpus_ids, corpus_npy, eval_ids, eval_npy, eval_qrels, train_ids, train_npy,
+      train_qrels;
+  std::string dataset = "dataset";
+  std::vector<int> qubits = {64, 128, 256};
+  std::vector<std::string> methods = {"raw", "pca", "pq", "circuit", "dense"};
+  std::vector<std::string> modes = {"untrained", "unsupervised", "supervised"};
+  std::vector<int> butterflies = {0};
+  std::vector<std::string> logits = {"paper"};
+  int seeds = 3;
+  int epochs = 6;
+  size_t batch = 256;
+  double lr = 1e-2;
+  double dense_lr = 1e-3;
+  double tau = 0.05;
+  size_t unsup_sample = 20000;
+  std::string out_csv, out_md;
+  int threads = 0;
+};
+
+struct Row {
+  std::string method, variant;
+  int q = 0;
+  size_t bytes = 0, params = 0;
+  int seed = 0;
+  double ndcg10 = 0, recall100 = 0, neighbour10 = 0, train_s = 0;
+};
+
+struct Eval {
+  const bloch::bench::QuerySplit* split;
+  std::vector<idx_t> raw_top10;  // raw-cosine top-10 of every evaluation query
+  int k = 100;
+
+  // Scores labels (nq × k) into the three metrics.
+  void score(const std::vector<idx_t>& labels, Row& row) const {
+    const size_t nq = split->ids.size();
+    double ndcg = 0, rec = 0;
+    size_t overlap = 0;
+    for (size_t i = 0; i < nq; ++i) {
+      ndcg += bloch::bench::ndcg_at_k(labels.data() + i * k, 10, split->relevant[i]);
+      rec += bloch::bench::recall_at_k(labels.data() + i * k, k, split->relevant[i]);
+      std::set<idx_t> truth(raw_top10.begin() + i * 10, raw_top10.begin() + (i + 1) * 10);
+      for (int r = 0; r < 10; ++r) overlap += truth.count(labels[i * k + r]);
+    }
+    row.ndcg10 = ndcg / double(nq);
+    row.recall100 = rec / double(nq);
+    row.neighbour10 = double(overlap) / double(nq * 10);
+  }
+};
+
+std::vector<float> normalised(const float* x, size_t n, size_t d) {
+  std::vector<float> y(x, x + n * d);
+  for (size_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < d; ++j) s += double(y[i * d + j]) * y[i * d + j];
+    const float inv = s > 0 ? float(1 / std::sqrt(s)) : 0.0f;
+    for (size_t j = 0; j < d; ++j) y[i * d + j] *= inv;
+  }
+  return y;
+}
+
+std::vector<idx_t> search(const faiss::Index& index, size_t nq, const float* x, int k) {
+  std::vector<float> d(nq * k);
+  std::vector<idx_t> l(nq * k);
+  index.search(idx_t(nq), x, k, d.data(), l.data());
+  return l;
+}
+
+class Runner {
+ public:
+  Runner(Options o, bloch::bench::BeirSet corpus, bloch::bench::QuerySplit eval,
+         bloch::bench::QuerySplit train)
+      : o_(std::move(o)),
+        corpus_(std::move(corpus)),
+        eval_split_(std::move(eval)),
+        train_(std::move(train)) {
+    d_ = corpus_.corpus.cols;
+    n_ = corpus_.corpus.rows;
+    corpus_norm_ = normalised(corpus_.corpus.data.data(), n_, d_);
+    eval_norm_ = normalised(eval_split_.embeddings.data.data(), eval_split_.ids.size(), d_);
+    faiss::IndexFlatIP raw{idx_t(d_)};
+    raw.add(idx_t(n_), corpus_norm_.data());
+    eval_.split = &eval_split_;
+    eval_.raw_top10 = search(raw, eval_split_.ids.size(), eval_norm_.data(), 10);
+    // Supervised pairs: one (query, positive) per qrels row of the training split.
+    for (size_t i = 0; i < train_.ids.size(); ++i)
+      for (int doc : train_.relevant[i]) {
+        pair_queries_.insert(pair_queries_.end(), train_.embeddings.row(i),
+                             train_.embeddings.row(i) + d_);
+        pair_positives_.insert(pair_positives_.end(), corpus_.corpus.row(doc),
+                               corpus_.corpus.row(doc) + d_);
+      }
+  }
+
+  void run() {
+    std::printf(
+        "%s: %zu documents, d=%zu; %zu evaluation queries (%zu without qrels dropped); "
+        "%zu training pairs; threads %d\n",
+        o_.dataset.c_str(), n_, d_, eval_split_.ids.size(), eval_split_.dropped,
+        pair_queries_.size() / d_, omp_get_max_threads());
+    if (wants("raw")) run_raw();
+    for (int q : o_.qubits) {
+      if (wants("pca")) run_pca(q);
+      if (wants("pq")) run_pq(q, false);
+      if (wants("opq")) run_pq(q, true);
+      if (wants("dense"))
+        for (int s = 0; s < o_.seeds; ++s) run_dense(q, s);
+      if (wants("circuit"))
+        for (int b : o_.butterflies)
+          for (const auto& mode : o_.modes)
+            for (const auto& logit : o_.logits) {
+              if (mode != "supervised" && logit != o_.logits.front()) continue;
+              for (int s = 0; s < (mode == "untrained" && b == 0 ? 1 : o_.seeds); ++s)
+                run_circuit(q, b, mode, logit, s);
+            }
+    }
+    write_outputs();
+  }
+
+ private:
+  bool wants(const std::string& m) const {
+    return std::find(o_.methods.begin(), o_.methods.end(), m) != o_.methods.end();
+  }
+
+  void report(Row row) {
+    std::printf(
+        "  %-10s %-34s q=%-4d bytes=%-5zu params=%-7zu seed=%d  nDCG@10 %.4f  R@100 %.4f  "
+        "nbr@10 %.4f  train %.1fs\n",
+        row.method.c_str(), row.variant.c_str(), row.q, row.bytes, row.params, row.seed, row.ndcg10,
+        row.recall100, row.neighbour10, row.train_s);
+    std::fflush(stdout);
+    rows_.push_back(std::move(row));
+    write_outputs();  // keep the files current: long runs can be inspected while they go
+  }
+
+  void run_raw() {
+    faiss::IndexFlatIP raw{idx_t(d_)};
+    raw.add(idx_t(n_), corpus_norm_.data());
+    Row row{"raw", "cosine float32", int(d_), 4 * d_, 0, 0};
+    eval_.score(search(raw, eval_split_.ids.size(), eval_norm_.data(), eval_.k), row);
+    report(row);
+  }
+
+  void run_pca(int q) {
+    faiss::PCAMatrix pca(int(d_), q);
+    pca.train(idx_t(n_), corpus_norm_.data());
+    std::unique_ptr<float[]> docs(pca.apply(idx_t(n_), corpus_norm_.data()));
+    std::unique_ptr<float[]> qs(pca.apply(idx_t(eval_split_.ids.size()), eval_norm_.data()));
+    faiss::IndexFlatIP index(q);
+    index.add(idx_t(n_), normalised(docs.get(), n_, q).data());
+    Row row{"pca", "PCA→q, cosine float32", q, 4 * size_t(q), 0, 0};
+    eval_.score(search(index, eval_split_.ids.size(),
+                       normalised(qs.get(), eval_split_.ids.size(), q).data(), eval_.k),
+                row);
+    report(row);
+  }
+
+  // PQ (or OPQ) with q bytes per vector: M sub-quantisers of 8 bits. M must divide d for plain
+  // PQ; OPQ rotates into a padded space of a multiple of M first.
+  void run_pq(int q, bool opq) {
+    int M = q;
+    std::string spec;
+    if (opq) {
+      const int dout = int(((d_ + M - 1) / M) * M);
+      spec = "OPQ" + std::to_string(M) + "_" + std::to_string(dout) + ",PQ" + std::to_string(M);
+    } else {
+      while (d_ % size_t(M) != 0) --M;  // largest M ≤ q dividing d
+      spec = "PQ" + std::to_string(M);
+    }
+    const auto t0 = Clock::now();
+    std::unique_ptr<faiss::Index> index(
+        faiss::index_factory(int(d_), spec.c_str(), faiss::METRIC_INNER_PRODUCT));
+    index->train(idx_t(n_), corpus_norm_.data());
+    index->add(idx_t(n_), corpus_norm_.data());
+    Row row{opq ? "opq" : "pq", spec + " (8-bit codes)", q, size_t(M), 0, 0};
+    row.train_s = seconds_since(t0);
+    eval_.score(search(*index, eval_split_.ids.size(), eval_norm_.data(), eval_.k), row);
+    report(row);
+  }
+
+  void run_dense(int q, int seed) {
+    bloch::bench::DenseHead head(int(d_), q, 1000 + seed);
+    bloch::bench::DenseHeadOptions opt;
+    opt.epochs = o_.epochs;
+    opt.batch_size = o_.batch;
+    opt.learning_rate = o_.dense_lr;
+    opt.temperature = o_.tau;
+    opt.seed = 2000 + seed;
+    const auto t0 = Clock::now();
+    head.train(pair_queries_.size() / d_, pair_queries_.data(), pair_positives_.data(), opt);
+    Row row{"dense",       "tanh(Wx+b), cosine, InfoNCE τ", q,
+            4 * size_t(q), head.num_parameters(),           seed};
+    row.train_s = seconds_since(t0);
+    std::vector<float> docs(n_ * q), qs(eval_split_.ids.size() * q);
+    head.encode(n_, corpus_.corpus.data.data(), docs.data());
+    head.encode(eval_split_.ids.size(), eval_split_.embeddings.data.data(), qs.data());
+    faiss::IndexFlatIP index(q);
+    index.add(idx_t(n_), docs.data());
+    eval_.score(search(index, eval_split_.ids.size(), qs.data(), eval_.k), row);
+    report(row);
+  }
+
+  void run_circuit(int q, int butterflies, const std::string& mode, const std::string& logit,
+                   int seed) {
+    bloch::FidelityHead head = bloch::FidelityHead::make(
+        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies)});
+    bloch::HeadTrainerOptions opt;
+    opt.max_epochs = o_.epochs;
+    opt.batch_size = o_.batch;
+    opt.learning_rate = o_.lr;
+    opt.seed = uint64_t(300 + seed);
+    opt.patience = 0;  // a fixed budget, like the dense head
+    opt.logits =
+        logit == "paper" ? bloch::LogitForm::kScaledFidelity : bloch::LogitForm::kLogFidelity;
+    opt.temperature = o_.tau;
+    opt.progress = [&](const bloch::TrainingProgress& p) {
+      if (p.epoch_end)
+        std::fprintf(stderr, "    epoch %d: train %.4f held-out %.4f (%.0f samples/s)\n", p.epoch,
+                     p.train_loss, p.holdout_loss, p.samples_per_second);
+      return true;
+    };
+    const auto t0 = Clock::now();
+    if (head.mixer()) head.mixer()->fit_standardization(n_, corpus_.corpus.data.data());
+    if (mode != "untrained") {
+      bloch::FidelityHeadModel model(head);
+      bloch::TrainingData data;
+      data.dim = int(d_);
+      if (mode == "supervised") {
+        opt.mode = bloch::TrainingMode::kSupervised;
+        data.queries = pair_queries_;
+        data.positives = pair_positives_;
+      } else {
+        opt.mode = bloch::TrainingMode::kUnsupervised;
+        data.rows =
+            std::span<const float>(corpus_.corpus.data.data(), std::min(n_, o_.unsup_sample) * d_);
+      }
+      bloch::HeadTrainer(opt).train(model, data);
+    }
+    const double train_s = seconds_since(t0);
+    std::string variant = (butterflies ? "mixer B=" + std::to_string(butterflies) + " + circuit"
+                                       : std::string("paper-exact circuit")) +
+                          ", " + mode;
+    if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
+    std::vector<float> qa(eval_split_.ids.size() * q);
+    head.forward(eval_split_.ids.size(), eval_split_.embeddings.data.data(), qa.data());
+    for (auto code : {bloch::CodeType::k8bit, bloch::CodeType::kFloat}) {
+      bloch::IndexFidelityFlat index(head, code);
+      index.add(idx_t(n_), corpus_.corpus.data.data());
+      Row row{"circuit",
+              variant + (code == bloch::CodeType::k8bit ? ", 8-bit" : ", float"),
+              q,
+              index.code_size,
+              head.num_parameters(),
+              seed};
+      row.train_s = train_s;
+      std::vector<float> dist(eval_split_.ids.size() * eval_.k);
+      std::vector<idx_t> labels(eval_split_.ids.size() * eval_.k);
+      index.search_angles(idx_t(eval_split_.ids.size()), qa.data(), eval_.k, dist.data(),
+                          labels.data());
+      eval_.score(labels, row);
+      report(row);
+    }
+  }
+
+  void write_outputs() const {
+    if (!o_.out_csv.empty()) {
+      std::ofstream csv(o_.out_csv);
+      csv << "dataset,method,variant,q,bytes,params,seed,ndcg10,recall100,neighbour_recall10,"
+             "train_seconds\n";
+      for (const auto& r : rows_)
+        csv << o_.dataset << ',' << r.method << ",\"" << r.variant << "\"," << r.q << ',' << r.bytes
+            << ',' << r.params << ',' << r.seed << ',' << r.ndcg10 << ',' << r.recall100 << ','
+            << r.neighbour10 << ',' << r.train_s << '\n';
+    }
+    if (!o_.out_md.empty()) {
+      std::ofstream md(o_.out_md);
+      md << "| method | q | bytes/vector | parameters | seeds | nDCG@10 | Recall@100 | "
+            "neighbour R@10 | train s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: |\n";
+      // Group seeds of the same configuration, in first-seen order.
+      std::vector<std::string> order;
+      std::map<std::string, std::vector<const Row*>> groups;
+      for (const auto& r : rows_) {
+        const std::string key = r.variant + "|" + std::to_string(r.q) + "|" + r.method;
+        if (!groups.count(key)) order.push_back(key);
+        groups[key].push_back(&r);
+      }
+      auto stat = [](const std::vector<const Row*>& g, double Row::*f) {
+        double m = 0, s = 0;
+        for (auto* r : g) m += r->*f;
+        m /= double(g.size());
+        for (auto* r : g) s += (r->*f - m) * (r->*f - m);
+        s = g.size() > 1 ? std::sqrt(s / double(g.size() - 1)) : 0.0;
+        char buf[64];
+        if (g.size() > 1)
+          std::snprintf(buf, sizeof buf, "%.4f ± %.4f", m, s);
+        else
+          std::snprintf(buf, sizeof buf, "%.4f", m);
+        return std::string(buf);
+      };
+      for (const auto& key : order) {
+        const auto& g = groups.at(key);
+        char train[32];
+        double t = 0;
+        for (auto* r : g) t += r->train_s;
+        std::snprintf(train, sizeof train, "%.0f", t / double(g.size()));
+        md << "| " << g[0]->method << ": " << g[0]->variant << " | " << g[0]->q << " | "
+           << g[0]->bytes << " | " << g[0]->params << " | " << g.size() << " | "
+           << stat(g, &Row::ndcg10) << " | " << stat(g, &Row::recall100) << " | "
+           << stat(g, &Row::neighbour10) << " | " << train << " |\n";
+      }
+    }
+  }
+
+  Options o_;
+  bloch::bench::BeirSet corpus_;
+  bloch::bench::QuerySplit eval_split_, train_;
+  size_t d_ = 0, n_ = 0;
+  std::vector<float> corpus_norm_, eval_norm_, pair_queries_, pair_positives_;
+  Eval eval_;
+  std::vector<Row> rows_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{
+      "bloch_quality: nDCG@10, Recall@100 and neighbour recall@10 of circuit heads vs raw "
+      "cosine, a dense head, PCA and PQ/OPQ on a BEIR-layout set with .npy embeddings."};
+  app.add_option("--data", o.data_dir,
+                 "A folder in the Debian-set layout (corpus.jsonl.gz, corpus.npy, "
+                 "queries-{dev,train}.{jsonl.gz,npy}, qrels/{dev,train}.tsv); sets every path "
+                 "below that is not given");
+  app.add_option("--corpus-ids", o.corpus_ids, "JSONL(.gz) with one \"_id\" per corpus row");
+  app.add_option("--corpus", o.corpus_npy, "Corpus embeddings (.npy, float32/float16)");
+  app.add_option("--eval-ids", o.eval_ids, "JSONL(.gz) ids of the evaluation queries");
+  app.add_option("--eval", o.eval_npy, "Evaluation query embeddings (.npy)");
+  app.add_option("--eval-qrels", o.eval_qrels, "Evaluation qrels TSV (query-id, corpus-id, score)");
+  app.add_option("--train-ids", o.train_ids, "JSONL(.gz) ids of the training queries");
+  app.add_option("--train", o.train_npy, "Training query embeddings (.npy)");
+  app.add_option("--train-qrels", o.train_qrels, "Training qrels TSV");
+  app.add_option("--name", o.dataset, "Dataset label in the outputs")->capture_default_str();
+  app.add_option("--qubits", o.qubits, "Output sizes q")->delimiter(',')->capture_default_str();
+  app.add_option("--methods", o.methods, "Any of raw, pca, pq, opq, dense, circuit")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--modes", o.modes, "Circuit training: untrained, unsupervised, supervised")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--butterflies", o.butterflies,
+                 "Mixer depths to evaluate (0 = paper-exact circuit alone)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--logits", o.logits, "Supervised logit forms: paper (20·F) and/or log (ℓ/(τ·q))")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--seeds", o.seeds, "Seeds per trained configuration")->capture_default_str();
+  app.add_option("--epochs", o.epochs, "Training epochs (same budget for every trained head)")
+      ->capture_default_str();
+  app.add_option("--batch", o.batch, "Training batch size")->capture_default_str();
+  app.add_option("--lr", o.lr, "Adam learning rate of the circuit heads")->capture_default_str();
+  app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
+      ->capture_default_str();
+  app.add_option("--tau", o.tau, "Temperature of ℓ/(τq) logits and of the dense head's cos/τ")
+      ->capture_default_str();
+  app.add_option("--unsup-sample", o.unsup_sample, "Corpus rows for unsupervised training")
+      ->capture_default_str();
+  app.add_option("--csv", o.out_csv, "Write every run as a CSV row here");
+  app.add_option("--md", o.out_md, "Write the markdown summary table here");
+  app.add_option("--threads", o.threads, "OpenMP threads (0: all cores)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto fill = [&](std::string& path, const char* rel) {
+    if (path.empty() && !o.data_dir.empty()) path = o.data_dir + "/" + rel;
+  };
+  fill(o.corpus_ids, "corpus.jsonl.gz");
+  fill(o.corpus_npy, "corpus.npy");
+  fill(o.eval_ids, "queries-dev.jsonl.gz");
+  fill(o.eval_npy, "queries-dev.npy");
+  fill(o.eval_qrels, "qrels/dev.tsv");
+  fill(o.train_ids, "queries-train.jsonl.gz");
+  fill(o.train_npy, "queries-train.npy");
+  fill(o.train_qrels, "qrels/train.tsv");
+  for (const auto* p : {&o.corpus_ids, &o.corpus_npy, &o.eval_ids, &o.eval_npy, &o.eval_qrels}) {
+    if (p->empty() || !std::filesystem::exists(*p)) {
+      std::fprintf(
+          stderr, "bloch_quality: skipping: data file '%s' is absent (give --data or every path)\n",
+          p->c_str());
+      return 0;
+    }
+  }
+  try {
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+    auto corpus = bloch::bench::load_corpus(o.corpus_ids, o.corpus_npy);
+    auto eval = bloch::bench::load_queries(corpus, o.eval_ids, o.eval_npy, o.eval_qrels);
+    bloch::bench::QuerySplit train;
+    if (!o.train_npy.empty() && std::filesystem::exists(o.train_npy))
+      train = bloch::bench::load_queries(corpus, o.train_ids, o.train_npy, o.train_qrels);
+    Runner(std::move(o), std::move(corpus), std::move(eval), std::move(train)).run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bloch_quality: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

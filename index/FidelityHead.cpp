@@ -1,0 +1,113 @@
+#include "index/FidelityHead.h"
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <array>
+#include <vector>
+
+#include "index/BinaryIO.h"
+#include "index/HeadGradient.h"
+
+namespace bloch {
+
+namespace {
+constexpr std::array<char, 8> kHeadFileMagic = {'B', 'L', 'O', 'C', 'H', 'F', 'H', '1'};
+constexpr uint32_t kFidelityHeadFormatVersion = 1;
+}  // namespace
+
+FidelityHead::FidelityHead(CircuitHead circuit) : circuit_(std::move(circuit)) {}
+
+FidelityHead::FidelityHead(FeatureMixer mixer, CircuitHead circuit)
+    : mixer_(std::move(mixer)), circuit_(std::move(circuit)) {
+  FAISS_THROW_IF_NOT_FMT(circuit_.dim() == mixer_->width(),
+                         "circuit input d=%d must equal the mixer width %d", circuit_.dim(),
+                         mixer_->width());
+}
+
+FidelityHead FidelityHead::make(const HeadSpec& spec) {
+  if (spec.butterflies == 0) return FidelityHead(CircuitHead(spec.d, spec.q, spec.seed));
+  FeatureMixer mixer(spec.d, spec.q * 2, spec.butterflies, spec.seed ^ 0x9e3779b97f4a7c15ull);
+  CircuitHead circuit(mixer.width(), spec.q, spec.seed);
+  return FidelityHead(std::move(mixer), std::move(circuit));
+}
+
+size_t FidelityHead::num_parameters() const {
+  return circuit_.num_parameters() + (mixer_ ? mixer_->num_parameters() : 0);
+}
+
+std::string FidelityHead::describe() const {
+  const std::string circuit = "circuit " + circuit_.shape().describe();
+  if (!mixer_) return "paper-exact " + circuit;
+  return "mixer d=" + std::to_string(mixer_->input_dim()) +
+         " P=" + std::to_string(mixer_->width()) +
+         " butterflies=" + std::to_string(mixer_->butterflies()) +
+         " params=" + std::to_string(mixer_->num_parameters()) + " + " + circuit +
+         "; total params=" + std::to_string(num_parameters());
+}
+
+void FidelityHead::forward(size_t n, const float* x, float* angles) const {
+  if (!mixer_) {
+    circuit_.forward(n, x, angles);
+    return;
+  }
+  const int d = mixer_->input_dim();
+  const size_t q = size_t(circuit_.qubits());
+  const size_t trace = circuit_.shape().trace_size();
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<double> y(mixer_->width()), buf(trace);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); ++i) {
+      mixer_->forward(x + size_t(i) * d, y.data());
+      forward_trace_double(circuit_, y.data(), buf.data());
+      for (size_t j = 0; j < q; ++j) angles[size_t(i) * q + j] = float(buf[trace - q + j]);
+    }
+  }
+}
+
+bool FidelityHead::operator==(const FidelityHead& other) const {
+  return mixer_ == other.mixer_ && circuit_.dim() == other.circuit_.dim() &&
+         circuit_.qubits() == other.circuit_.qubits() &&
+         circuit_.parameters() == other.circuit_.parameters();
+}
+
+void FidelityHead::serialize(BinaryWriter& out) const {
+  out.put<uint32_t>(kFidelityHeadFormatVersion);
+  out.put<uint8_t>(mixer_ ? 1 : 0);
+  if (mixer_) mixer_->serialize(out);
+  circuit_.serialize(out);
+}
+
+FidelityHead FidelityHead::deserialize(BinaryReader& in) {
+  const auto version = in.get<uint32_t>("fidelity_head.version");
+  FAISS_THROW_IF_NOT_FMT(version == kFidelityHeadFormatVersion,
+                         "%s: head format version %u is not supported (this build reads %u)",
+                         in.what().c_str(), version, kFidelityHeadFormatVersion);
+  const auto has_mixer = in.get<uint8_t>("fidelity_head.has_mixer");
+  FAISS_THROW_IF_NOT_FMT(has_mixer <= 1, "%s: bad has_mixer flag %u", in.what().c_str(),
+                         unsigned(has_mixer));
+  if (!has_mixer) return FidelityHead(CircuitHead::deserialize(in));
+  FeatureMixer mixer = FeatureMixer::deserialize(in);
+  return FidelityHead(std::move(mixer), CircuitHead::deserialize(in));
+}
+
+void FidelityHead::save(const std::string& path) const {
+  BinaryWriter out;
+  out.put(kHeadFileMagic);
+  serialize(out);
+  write_file_atomically(path, out.finish_with_checksum());
+}
+
+FidelityHead FidelityHead::load(const std::string& path) {
+  const std::string bytes = read_file(path);
+  FAISS_THROW_IF_NOT_FMT(
+      std::string_view(bytes).starts_with(std::string_view(kHeadFileMagic.data(), 8)),
+      "head file '%s': bad magic (not a bloch head file)", path.c_str());
+  BinaryReader in(bytes, "head file '" + path + "'");
+  in.get<std::array<char, 8>>("head.magic");
+  FidelityHead head = deserialize(in);
+  in.expect_end();
+  return head;
+}
+
+}  // namespace bloch

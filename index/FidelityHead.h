@@ -1,0 +1,69 @@
+#pragma once
+
+// The head an index encodes with: the paper-exact CircuitHead alone, or a FeatureMixer in front
+// of it (DESIGN §1.7 extension). Raw embedding x ∈ R^d ↦ angles ϑ ∈ [0, π/2]^q.
+//
+//   paper-exact : ϑ = circuit(x)                       12·q·(L−1) parameters
+//   mixed       : ϑ = circuit(mixer(x)), circuit d = mixer width P
+//                 B·log2(P)·P/2 + P + 12·q·(P'/q − 1) parameters (P' = circuit padding of P)
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "index/CircuitHead.h"
+#include "index/FeatureMixer.h"
+
+namespace bloch {
+
+class BinaryReader;
+class BinaryWriter;
+
+/// What kind of head to build: the form a collection or a factory string names.
+struct HeadSpec {
+  int d = 0;             ///< raw input dimension
+  int q = 0;             ///< output qubits
+  int butterflies = 0;   ///< 0: paper-exact (no mixer); B ≥ 1: B butterflies in front
+  uint64_t seed = 1234;  ///< initial parameters (circuit N(0,1), mixer angles U(−π, π))
+};
+
+class FidelityHead {
+ public:
+  FidelityHead() = default;
+  /// Paper-exact head.
+  explicit FidelityHead(CircuitHead circuit);
+  /// Mixer in front of the circuit; circuit.dim() must equal mixer.width().
+  FidelityHead(FeatureMixer mixer, CircuitHead circuit);
+  /// A fresh (untrained) head of the given form.
+  static FidelityHead make(const HeadSpec& spec);
+
+  int dim() const { return mixer_ ? mixer_->input_dim() : circuit_.dim(); }
+  int qubits() const { return circuit_.qubits(); }
+  bool has_mixer() const { return mixer_.has_value(); }
+  const FeatureMixer* mixer() const { return mixer_ ? &*mixer_ : nullptr; }
+  FeatureMixer* mixer() { return mixer_ ? &*mixer_ : nullptr; }
+  const CircuitHead& circuit() const { return circuit_; }
+  CircuitHead& circuit() { return circuit_; }
+
+  /// Every trained parameter: mixer (angles + scales) + circuit.
+  size_t num_parameters() const;
+  /// "paper-exact circuit d=384 d'=512 … params=4608" or "mixer 3×butterfly P=512 … + circuit …".
+  std::string describe() const;
+
+  /// Angles for n inputs: x is n×d, angles n×q. Parallel over n (OpenMP) when n > 1.
+  void forward(size_t n, const float* x, float* angles) const;
+
+  bool operator==(const FidelityHead& other) const;
+
+  void serialize(BinaryWriter& out) const;
+  static FidelityHead deserialize(BinaryReader& in);
+  /// Standalone head files: magic, format version, head, checksum.
+  void save(const std::string& path) const;
+  static FidelityHead load(const std::string& path);
+
+ private:
+  std::optional<FeatureMixer> mixer_;
+  CircuitHead circuit_;
+};
+
+}  // namespace bloch

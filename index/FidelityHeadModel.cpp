@@ -1,0 +1,106 @@
+#include "index/FidelityHeadModel.h"
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <algorithm>
+
+#include "index/HeadGradient.h"
+
+namespace bloch {
+
+namespace {
+// Samples per accumulation block of the mixer gradient. Blocks depend on n only and are summed
+// in order, so gradients are bitwise identical for any thread count.
+constexpr size_t kMixerBlock = 32;
+}  // namespace
+
+FidelityHeadModel::FidelityHeadModel(FidelityHead& head) : head_(head) {
+  FAISS_THROW_IF_NOT_MSG(head.qubits() > 0, "FidelityHeadModel needs a non-empty head (q > 0)");
+}
+
+size_t FidelityHeadModel::mixer_parameters() const {
+  return head_.mixer() ? head_.mixer()->num_parameters() : 0;
+}
+
+std::vector<double> FidelityHeadModel::parameters() const {
+  std::vector<double> p;
+  if (const FeatureMixer* m = head_.mixer()) p = m->parameters();
+  const auto& c = head_.circuit().parameters();
+  p.insert(p.end(), c.begin(), c.end());
+  return p;
+}
+
+void FidelityHeadModel::set_parameters(std::span<const double> params) {
+  FAISS_THROW_IF_NOT_FMT(params.size() == num_parameters(),
+                         "FidelityHeadModel::set_parameters: %zu values != %zu parameters",
+                         params.size(), num_parameters());
+  const size_t m = mixer_parameters();
+  if (FeatureMixer* mixer = head_.mixer())
+    mixer->set_parameters(std::vector<double>(params.begin(), params.begin() + m));
+  head_.circuit().set_parameters(std::vector<float>(params.begin() + m, params.end()));
+}
+
+void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
+                                std::vector<double>* activations) const {
+  const CircuitHead& circuit = head_.circuit();
+  const FeatureMixer* mixer = head_.mixer();
+  const size_t T = circuit.shape().trace_size(), q = size_t(circuit.qubits());
+  const size_t d = size_t(head_.dim()), P = mixer ? size_t(mixer->width()) : 0;
+  if (activations != nullptr) activations->resize(n * (T + P));
+#pragma omp parallel
+  {
+    std::vector<double> local_trace(activations == nullptr ? T : 0);
+    std::vector<double> local_y(activations == nullptr ? P : 0);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < int64_t(n); ++i) {
+      double* trace = activations ? activations->data() + size_t(i) * T : local_trace.data();
+      if (mixer) {
+        double* y = activations ? activations->data() + n * T + size_t(i) * P : local_y.data();
+        mixer->forward(x + size_t(i) * d, y);
+        forward_trace_double(circuit, y, trace);
+      } else {
+        circuit.forward_trace(x + size_t(i) * d, trace);
+      }
+      std::copy_n(trace + T - q, q, angles + size_t(i) * q);
+    }
+  }
+}
+
+void FidelityHeadModel::backward(size_t n, const float* x, const std::vector<double>& activations,
+                                 const double* grad_angles, double* grad_params) const {
+  const CircuitHead& circuit = head_.circuit();
+  const FeatureMixer* mixer = head_.mixer();
+  const size_t T = circuit.shape().trace_size(), P = mixer ? size_t(mixer->width()) : 0;
+  FAISS_THROW_IF_NOT_FMT(activations.size() == n * (T + P),
+                         "FidelityHeadModel::backward: %zu activations != n %zu × %zu",
+                         activations.size(), n, T + P);
+  const size_t m = mixer_parameters();
+  const HeadGradient circuit_grad(circuit);
+  if (!mixer) {
+    circuit_grad.gradient_batch(n, x, activations.data(), grad_angles, grad_params);
+    return;
+  }
+  // Circuit first: its parameter gradient and ∂L/∂y for every sample.
+  std::vector<double> grad_y(n * P);
+  circuit_grad.gradient_batch(n, nullptr, activations.data(), grad_angles, grad_params + m,
+                              grad_y.data());
+  // Then the mixer, per fixed block of samples.
+  const double* ys = activations.data() + n * T;
+  const size_t blocks = (n + kMixerBlock - 1) / kMixerBlock;
+  std::vector<double> block_grads(blocks * m, 0.0);
+#pragma omp parallel
+  {
+    std::vector<double> scratch(2 * P);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < int64_t(blocks); ++b) {
+      const size_t end = std::min(n, size_t(b + 1) * kMixerBlock);
+      for (size_t i = size_t(b) * kMixerBlock; i < end; ++i)
+        mixer->backward(ys + i * P, grad_y.data() + i * P, block_grads.data() + size_t(b) * m,
+                        scratch.data());
+    }
+  }
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t k = 0; k < m; ++k) grad_params[k] += block_grads[b * m + k];
+}
+
+}  // namespace bloch

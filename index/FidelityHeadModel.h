@@ -1,0 +1,37 @@
+#pragma once
+
+// A FidelityHead as a TrainableModel, so HeadTrainer trains the mixer and the circuit jointly:
+// parameters = [mixer angles and scales][circuit raw parameters]; the circuit's input gradient
+// (HeadGradient, ∂L/∂y) flows back into the mixer (FeatureMixer::backward). A head without a
+// mixer trains exactly as CircuitHeadModel.
+
+#include "index/FidelityHead.h"
+#include "index/HeadTrainer.h"
+
+namespace bloch {
+
+class FidelityHeadModel final : public TrainableModel {
+ public:
+  /// Holds a reference: set_parameters() writes into `head`, so after training it holds the
+  /// result.
+  explicit FidelityHeadModel(FidelityHead& head);
+
+  int input_dim() const override { return head_.dim(); }
+  int output_dim() const override { return head_.qubits(); }
+  size_t num_parameters() const override { return head_.num_parameters(); }
+  std::vector<double> parameters() const override;
+  void set_parameters(std::span<const double> params) override;
+  /// activations: n circuit traces (n × trace_size), then, with a mixer, n mixer outputs
+  /// (n × width).
+  void forward(size_t n, const float* x, double* angles,
+               std::vector<double>* activations) const override;
+  void backward(size_t n, const float* x, const std::vector<double>& activations,
+                const double* grad_angles, double* grad_params) const override;
+
+ private:
+  size_t mixer_parameters() const;
+
+  FidelityHead& head_;
+};
+
+}  // namespace bloch

@@ -1,0 +1,182 @@
+// FeatureMixer and FidelityHead (the mixer extension in front of the circuit): shapes and
+// parameter counts, the mixer's rotations preserving norms, gradients against finite
+// differences through mixer + circuit, serialisation, and training through the index.
+
+#include <faiss/impl/FaissAssert.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "SyntheticData.h"
+#include "index/BinaryIO.h"
+#include "index/FeatureMixer.h"
+#include "index/FidelityHead.h"
+#include "index/FidelityHeadModel.h"
+#include "index/IndexFidelityFlat.h"
+
+namespace bloch {
+namespace {
+
+std::vector<float> random_rows(size_t n, int d, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(n * d);
+  for (auto& v : x) v = normal(rng);
+  return x;
+}
+
+TEST(FeatureMixer, ShapeAndParameterCount) {
+  FeatureMixer m(384, 256, 3, 1);
+  EXPECT_EQ(m.width(), 512);
+  EXPECT_EQ(m.stages(), 27);
+  EXPECT_EQ(m.num_parameters(), 27u * 256 + 512);
+  // The counts of DESIGN §1.7: circuit 512→128 (4,608) + one butterfly (2,304) + scales (512).
+  const FidelityHead one = FidelityHead::make({384, 128, 1, 7});
+  EXPECT_EQ(one.num_parameters(), 7424u);
+  EXPECT_EQ(FidelityHead::make({384, 128, 2, 7}).num_parameters(), 9728u);
+  EXPECT_EQ(FidelityHead::make({384, 128, 3, 7}).num_parameters(), 12032u);
+  EXPECT_EQ(FidelityHead::make({384, 128, 0, 7}).num_parameters(), 4608u);
+  EXPECT_NE(one.describe().find("butterflies=1"), std::string::npos) << one.describe();
+  EXPECT_THROW(FeatureMixer(0, 2, 1, 1), faiss::FaissException);
+  EXPECT_THROW(FeatureMixer(8, 2, 0, 1), faiss::FaissException);
+}
+
+TEST(FeatureMixer, RotationsPreserveTheStandardisedNorm) {
+  // With unit scales the butterflies are orthogonal: |y| = |standardised x|.
+  FeatureMixer m(20, 2, 2, 3);
+  const auto x = random_rows(1, 20, 4);
+  std::vector<double> y(m.width());
+  m.forward(x.data(), y.data());
+  double nx = 0, ny = 0;
+  for (float v : x) nx += double(v) * v;
+  for (double v : y) ny += v * v;
+  EXPECT_NEAR(nx, ny, 1e-9 * nx);
+}
+
+TEST(FeatureMixer, StandardisationCentresAndScales) {
+  FeatureMixer m(3, 2, 1, 3);
+  std::vector<double> params(m.num_parameters(), 0.0);  // angles 0: identity rotations
+  std::fill(params.end() - m.width(), params.end(), 1.0);
+  m.set_parameters(params);
+  const std::vector<float> x = {1, 10, -5, 3, 30, -5, 5, 50, -5};  // third feature constant
+  m.fit_standardization(3, x.data());
+  std::vector<double> y(m.width());
+  m.forward(x.data() + 3, y.data());  // the middle row is the mean
+  for (int j = 0; j < 3; ++j) EXPECT_NEAR(y[j], 0.0, 1e-9) << j;
+  m.forward(x.data() + 6, y.data());
+  EXPECT_NEAR(y[0], std::sqrt(1.5), 1e-9);  // (5 − 3)/σ, σ = √(8/3)
+  EXPECT_EQ(y[3], 0.0);                     // padding
+}
+
+// L = Σ w_k·ϑ_k with fixed random weights: ∂L/∂ϑ = w.
+double linear_loss(FidelityHead& head, const std::vector<float>& x, const std::vector<double>& w) {
+  FidelityHeadModel model(head);
+  const size_t n = x.size() / head.dim();
+  std::vector<double> angles(n * head.qubits());
+  model.forward(n, x.data(), angles.data(), nullptr);
+  return std::inner_product(angles.begin(), angles.end(), w.begin(), 0.0);
+}
+
+TEST(FidelityHeadModel, GradientMatchesFiniteDifferences) {
+  for (const HeadSpec spec : {HeadSpec{12, 2, 1, 5}, HeadSpec{10, 4, 2, 6}, HeadSpec{6, 3, 0, 7}}) {
+    SCOPED_TRACE("d=" + std::to_string(spec.d) + " q=" + std::to_string(spec.q) +
+                 " butterflies=" + std::to_string(spec.butterflies));
+    FidelityHead head = FidelityHead::make(spec);
+    const size_t n = 3;
+    auto x = random_rows(n, spec.d, 11);
+    if (head.mixer()) head.mixer()->fit_standardization(n, x.data());
+    std::mt19937_64 rng(12);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<double> w(n * spec.q);
+    for (auto& v : w) v = normal(rng);
+
+    FidelityHeadModel model(head);
+    std::vector<double> angles(n * spec.q), acts;
+    model.forward(n, x.data(), angles.data(), &acts);
+    std::vector<double> grad(model.num_parameters(), 0.0);
+    model.backward(n, x.data(), acts, w.data(), grad.data());
+
+    // Circuit parameters are stored as float: perturb by a float-representable step.
+    const auto p0 = model.parameters();
+    const size_t mixer_n = head.mixer() ? head.mixer()->num_parameters() : 0;
+    for (size_t k = 0; k < p0.size(); k += std::max<size_t>(1, p0.size() / 60)) {
+      const double h = 1.0 / 512;
+      auto p = p0;
+      p[k] = p0[k] + h;
+      model.set_parameters(p);
+      const double up = linear_loss(head, x, w);
+      p[k] = p0[k] - h;
+      model.set_parameters(p);
+      const double down = linear_loss(head, x, w);
+      model.set_parameters(p0);
+      const double fd = (up - down) / (2 * h);
+      EXPECT_NEAR(grad[k], fd, 2e-3 * std::max(1.0, std::abs(fd)))
+          << (k < mixer_n ? "mixer" : "circuit") << " parameter " << k;
+    }
+  }
+}
+
+TEST(FidelityHead, SaveLoadRoundTripAndCorruption) {
+  FidelityHead head = FidelityHead::make({24, 4, 2, 9});
+  auto x = random_rows(50, 24, 3);
+  head.mixer()->fit_standardization(50, x.data());
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("bloch_fidelity_head_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = dir / "head.bin";
+  head.save(path);
+  const FidelityHead loaded = FidelityHead::load(path);
+  EXPECT_TRUE(loaded == head);
+  std::vector<float> a(50 * 4), b(50 * 4);
+  head.forward(50, x.data(), a.data());
+  loaded.forward(50, x.data(), b.data());
+  EXPECT_EQ(a, b);
+
+  std::string bytes = read_file(path);
+  bytes[bytes.size() / 2] ^= 1;
+  write_file_atomically(path, bytes);
+  EXPECT_THROW(FidelityHead::load(path), faiss::FaissException);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FidelityHead, MixedForwardIsMixerThenCircuit) {
+  FidelityHead head = FidelityHead::make({20, 4, 1, 2});
+  auto x = random_rows(5, 20, 8);
+  std::vector<float> angles(5 * 4);
+  head.forward(5, x.data(), angles.data());
+  std::vector<double> y(head.mixer()->width());
+  for (int i = 0; i < 5; ++i) {
+    head.mixer()->forward(x.data() + i * 20, y.data());
+    std::vector<float> yf(y.begin(), y.end());
+    float expect[4];
+    head.circuit().forward(1, yf.data(), expect);
+    for (int j = 0; j < 4; ++j) EXPECT_NEAR(angles[i * 4 + j], expect[j], 1e-5);
+  }
+}
+
+TEST(FidelityHead, IndexTrainsAMixedHeadAndImprovesNeighbourRecall) {
+  const int d = 32, q = 8;
+  auto set = testing::make_clustered(1200, d, 12, 1.0f, 0.6f, 21);
+  IndexFidelityFlat index(HeadSpec{d, q, 1, 3}, CodeType::k8bit);
+  index.training.max_epochs = 6;
+  index.training.batch_size = 128;
+  index.train(1000, set.x.data());
+  EXPECT_TRUE(index.is_trained);
+  EXPECT_LT(index.last_training.best_holdout_loss, index.last_training.initial_holdout_loss);
+  index.add(1000, set.x.data());
+  // Cluster-mates among the 10 nearest codes of the 200 unseen points.
+  const size_t nq = 200, k = 10;
+  std::vector<float> dist(nq * k);
+  std::vector<faiss::Index::idx_t> labels(nq * k);
+  index.search(nq, set.x.data() + 1000 * d, k, dist.data(), labels.data());
+  size_t same = 0;
+  for (size_t i = 0; i < nq; ++i)
+    for (size_t r = 0; r < k; ++r) same += set.cluster[labels[i * k + r]] == set.cluster[1000 + i];
+  EXPECT_GT(double(same) / double(nq * k), 0.8);
+}
+
+}  // namespace
+}  // namespace bloch
