@@ -33,6 +33,7 @@ struct Options {
   size_t vectors = 100000;
   int dim = 384;
   int qubits = 96;
+  int butterflies = 3;
   std::string code = "8bit";
   size_t queries = 500;
   int clusters = 200;
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--dim", o.dim, "Raw embedding dimension d (generated data)")
       ->capture_default_str();
   app.add_option("--qubits", o.qubits, "Head output qubits q")->capture_default_str();
+  app.add_option("--butterflies", o.butterflies,
+                 "Mixer butterflies in front of the circuit (0: the paper-exact head alone)")
+      ->capture_default_str();
   app.add_option("--code", o.code, "Code type: float, 8bit or 4bit")->capture_default_str();
   app.add_option("--queries", o.queries, "Query vectors")->capture_default_str();
   app.add_option("--clusters", o.clusters, "Clusters of the generated set")->capture_default_str();
@@ -143,7 +147,8 @@ int main(int argc, char** argv) {
     const auto cos_truth =
         search_labels(raw, o.queries, normalised(queries, o.queries).data(), o.k, &raw_s);
 
-    bloch::IndexFidelityFlat index(o.dim, o.qubits, code_type, o.seed);
+    bloch::IndexFidelityFlat index(bloch::HeadSpec{o.dim, o.qubits, o.butterflies, o.seed},
+                                   code_type);
     std::printf("head: %s\n", index.head().describe().c_str());
     {
       // Untrained reference: the same head before training, float angles.

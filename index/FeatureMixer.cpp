@@ -47,12 +47,23 @@ FeatureMixer::FeatureMixer(int d, int min_width, int butterflies, uint64_t seed)
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> angle(-std::numbers::pi, std::numbers::pi);
   for (size_t i = 0; i < scale_offset(); ++i) params_[i] = angle(rng);
+  refresh_rotations();
+}
+
+void FeatureMixer::refresh_rotations() {
+  cos_.resize(scale_offset());
+  sin_.resize(scale_offset());
+  for (size_t i = 0; i < scale_offset(); ++i) {
+    cos_[i] = std::cos(params_[i]);
+    sin_[i] = std::sin(params_[i]);
+  }
 }
 
 void FeatureMixer::set_parameters(std::vector<double> params) {
   FAISS_THROW_IF_NOT_FMT(params.size() == params_.size(), "mixer expects %zu parameters, got %zu",
                          params_.size(), params.size());
   params_ = std::move(params);
+  refresh_rotations();
 }
 
 void FeatureMixer::fit_standardization(size_t n, const float* x) {
@@ -76,10 +87,11 @@ void FeatureMixer::fit_standardization(size_t n, const float* x) {
 void FeatureMixer::forward(const float* x, double* y) const {
   for (int j = 0; j < d_; ++j) y[j] = (double(x[j]) - mean_[j]) * inv_std_[j];
   std::fill(y + d_, y + width_, 0.0);
-  const double* angles = params_.data();
-  for (int s = 0; s < stages(); ++s, angles += width_ / 2) {
+  for (int s = 0; s < stages(); ++s) {
+    const double* cs = cos_.data() + size_t(s) * (width_ / 2);
+    const double* sns = sin_.data() + size_t(s) * (width_ / 2);
     for_each_pair(width_, log2_width_, s, [&](int i, int j, int p) {
-      const double c = std::cos(angles[p]), sn = std::sin(angles[p]);
+      const double c = cs[p], sn = sns[p];
       const double a = y[i], b = y[j];
       y[i] = c * a - sn * b;
       y[j] = sn * a + c * b;
@@ -106,10 +118,11 @@ void FeatureMixer::backward(const double* y, const double* grad_y, double* grad_
   //   ∂L/∂θ = g_u·(−s·a − c·b) + g_v·(c·a − s·b) = −g_u·v + g_v·u,
   //   (a, b) = (c·u + s·v, −s·u + c·v),   (g_a, g_b) = (c·g_u + s·g_v, −s·g_u + c·g_v).
   for (int s = stages() - 1; s >= 0; --s) {
-    const double* angles = params_.data() + size_t(s) * (width_ / 2);
+    const double* cs = cos_.data() + size_t(s) * (width_ / 2);
+    const double* sns = sin_.data() + size_t(s) * (width_ / 2);
     double* grad_angles = grad_params + size_t(s) * (width_ / 2);
     for_each_pair(width_, log2_width_, s, [&](int i, int j, int p) {
-      const double c = std::cos(angles[p]), sn = std::sin(angles[p]);
+      const double c = cs[p], sn = sns[p];
       const double u = z[i], v = z[j], gu = g[i], gv = g[j];
       grad_angles[p] += -gu * v + gv * u;
       z[i] = c * u + sn * v;

@@ -53,21 +53,28 @@ class FeatureMixer {
   /// scratch: 2·width() doubles.
   void backward(const double* y, const double* grad_y, double* grad_params, double* scratch) const;
 
-  bool operator==(const FeatureMixer& other) const = default;
+  bool operator==(const FeatureMixer& other) const {
+    return d_ == other.d_ && width_ == other.width_ && butterflies_ == other.butterflies_ &&
+           mean_ == other.mean_ && inv_std_ == other.inv_std_ && params_ == other.params_;
+  }
 
   void serialize(BinaryWriter& out) const;
   static FeatureMixer deserialize(BinaryReader& in);
 
  private:
   size_t scale_offset() const { return size_t(stages()) * (width_ / 2); }
+  // cos and sin of every rotation angle, refreshed whenever the parameters change: the
+  // forward and backward passes then do no trigonometry.
+  void refresh_rotations();
 
   int d_ = 0;
   int width_ = 0;
   int log2_width_ = 0;
   int butterflies_ = 0;
-  std::vector<double> mean_;     // d
-  std::vector<double> inv_std_;  // d
-  std::vector<double> params_;   // stages × P/2 angles, then P scales
+  std::vector<double> mean_;       // d
+  std::vector<double> inv_std_;    // d
+  std::vector<double> params_;     // stages × P/2 angles, then P scales
+  std::vector<double> cos_, sin_;  // stages × P/2, derived from params_
 };
 
 }  // namespace bloch
