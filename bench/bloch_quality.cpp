@@ -58,8 +58,11 @@ struct Options {
   size_t batch = 256;
   double lr = 1e-2;
   double dense_lr = 1e-3;
-  double tau = 0.05;
+  double tau = 0.005;
+  double dense_tau = 0.05;
+  double teacher_tau = 0.05;
   size_t unsup_sample = 20000;
+  int hard_negatives = 0;
   std::string out_csv, out_md;
   int threads = 0;
 };
@@ -127,6 +130,7 @@ class Runner {
     faiss::IndexFlatIP raw{idx_t(d_)};
     raw.add(idx_t(n_), corpus_norm_.data());
     eval_.split = &eval_split_;
+    // (hard negatives, when asked for, are mined from this raw-cosine index below)
     eval_.raw_top10 = search(raw, eval_split_.ids.size(), eval_norm_.data(), 10);
     // Supervised pairs: one (query, positive) per qrels row of the training split.
     for (size_t i = 0; i < train_.ids.size(); ++i)
@@ -135,7 +139,9 @@ class Runner {
                              train_.embeddings.row(i) + d_);
         pair_positives_.insert(pair_positives_.end(), corpus_.corpus.row(doc),
                                corpus_.corpus.row(doc) + d_);
+        pair_query_row_.push_back(i);
       }
+    if (o_.hard_negatives > 0) mine_hard_negatives(raw);
   }
 
   void run() {
@@ -155,7 +161,9 @@ class Runner {
         for (int b : o_.butterflies)
           for (const auto& mode : o_.modes)
             for (const auto& logit : o_.logits) {
-              if (mode != "supervised" && logit != o_.logits.front()) continue;
+              // Unsupervised heads train with one logit form: the paper's 20·F for the
+              // paper-exact circuit, the library default for mixer heads.
+              if (mode != "supervised" && logit != unsupervised_logits(b)) continue;
               for (int s = 0; s < (mode == "untrained" && b == 0 ? 1 : o_.seeds); ++s)
                 run_circuit(q, b, mode, logit, s);
             }
@@ -164,6 +172,36 @@ class Runner {
   }
 
  private:
+  // Hard negatives (an extension, DESIGN §1.7): for every training pair, the H corpus documents
+  // that raw cosine ranks highest for its query among those not relevant to it.
+  void mine_hard_negatives(const faiss::Index& raw) {
+    const size_t nq = train_.ids.size(), H = size_t(o_.hard_negatives);
+    const int depth = o_.hard_negatives + 8;
+    const auto qn = normalised(train_.embeddings.data.data(), nq, d_);
+    const auto top = search(raw, nq, qn.data(), depth);
+    for (size_t i : pair_query_row_) {
+      size_t taken = 0;
+      for (int r = 0; r < depth && taken < H; ++r) {
+        const idx_t doc = top[i * depth + r];
+        const auto& rel = train_.relevant[i];
+        if (doc < 0 || std::find(rel.begin(), rel.end(), int(doc)) != rel.end()) continue;
+        pair_negatives_.insert(pair_negatives_.end(), corpus_.corpus.row(doc),
+                               corpus_.corpus.row(doc) + d_);
+        ++taken;
+      }
+      for (; taken < H; ++taken)  // (never hit in practice: depth leaves room)
+        pair_negatives_.insert(pair_negatives_.end(), corpus_.corpus.row(0),
+                               corpus_.corpus.row(0) + d_);
+    }
+  }
+
+  std::string unsupervised_logits(int butterflies) const {
+    const bool library_log = bloch::kDefaultLogitForm == bloch::LogitForm::kLogFidelity;
+    const std::string preferred = butterflies == 0 || !library_log ? "paper" : "log";
+    const bool listed = std::find(o_.logits.begin(), o_.logits.end(), preferred) != o_.logits.end();
+    return listed ? preferred : o_.logits.front();
+  }
+
   bool wants(const std::string& m) const {
     return std::find(o_.methods.begin(), o_.methods.end(), m) != o_.methods.end();
   }
@@ -230,7 +268,7 @@ class Runner {
     opt.epochs = o_.epochs;
     opt.batch_size = o_.batch;
     opt.learning_rate = o_.dense_lr;
-    opt.temperature = o_.tau;
+    opt.temperature = o_.dense_tau;
     opt.seed = 2000 + seed;
     const auto t0 = Clock::now();
     head.train(pair_queries_.size() / d_, pair_queries_.data(), pair_positives_.data(), opt);
@@ -259,6 +297,7 @@ class Runner {
     opt.logits =
         logit == "paper" ? bloch::LogitForm::kScaledFidelity : bloch::LogitForm::kLogFidelity;
     opt.temperature = o_.tau;
+    opt.teacher_temperature = o_.teacher_tau;
     opt.progress = [&](const bloch::TrainingProgress& p) {
       if (p.epoch_end)
         std::fprintf(stderr, "    epoch %d: train %.4f held-out %.4f (%.0f samples/s)\n", p.epoch,
@@ -275,6 +314,8 @@ class Runner {
         opt.mode = bloch::TrainingMode::kSupervised;
         data.queries = pair_queries_;
         data.positives = pair_positives_;
+        data.negatives = pair_negatives_;
+        data.negatives_per_query = size_t(o_.hard_negatives);
       } else {
         opt.mode = bloch::TrainingMode::kUnsupervised;
         data.rows =
@@ -287,6 +328,8 @@ class Runner {
                                        : std::string("paper-exact circuit")) +
                           ", " + mode;
     if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
+    if (mode == "supervised" && o_.hard_negatives > 0)
+      variant += ", " + std::to_string(o_.hard_negatives) + " hard neg.";
     std::vector<float> qa(eval_split_.ids.size() * q);
     head.forward(eval_split_.ids.size(), eval_split_.embeddings.data.data(), qa.data());
     for (auto code : {bloch::CodeType::k8bit, bloch::CodeType::kFloat}) {
@@ -362,7 +405,8 @@ class Runner {
   bloch::bench::BeirSet corpus_;
   bloch::bench::QuerySplit eval_split_, train_;
   size_t d_ = 0, n_ = 0;
-  std::vector<float> corpus_norm_, eval_norm_, pair_queries_, pair_positives_;
+  std::vector<float> corpus_norm_, eval_norm_, pair_queries_, pair_positives_, pair_negatives_;
+  std::vector<size_t> pair_query_row_;  // training-split row of every pair's query
   Eval eval_;
   std::vector<Row> rows_;
 };
@@ -408,9 +452,17 @@ int main(int argc, char** argv) {
   app.add_option("--lr", o.lr, "Adam learning rate of the circuit heads")->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
       ->capture_default_str();
-  app.add_option("--tau", o.tau, "Temperature of ℓ/(τq) logits and of the dense head's cos/τ")
+  app.add_option("--tau", o.tau, "Temperature τ of the circuit heads' ℓ/(τq) logits")
+      ->capture_default_str();
+  app.add_option("--teacher-tau", o.teacher_tau,
+                 "Unsupervised teacher temperature τ_t of softmax(cos/τ_t)")
+      ->capture_default_str();
+  app.add_option("--dense-tau", o.dense_tau, "Temperature of the dense head's cos/τ logits")
       ->capture_default_str();
   app.add_option("--unsup-sample", o.unsup_sample, "Corpus rows for unsupervised training")
+      ->capture_default_str();
+  app.add_option("--hard-negatives", o.hard_negatives,
+                 "Circuit heads only: per training pair, this many raw-cosine hard negatives")
       ->capture_default_str();
   app.add_option("--csv", o.out_csv, "Write every run as a CSV row here");
   app.add_option("--md", o.out_md, "Write the markdown summary table here");
