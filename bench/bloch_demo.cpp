@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "CosineRows.h"
 #include "NpyArray.h"
 #include "index/IndexFidelityFlat.h"
 
@@ -132,14 +133,7 @@ int main(int argc, char** argv) {
 
     // Raw-cosine ground truth: normalised copies in an IndexFlatIP.
     auto normalised = [&](const float* x, size_t n) {
-      std::vector<float> y(x, x + n * o.dim);
-      for (size_t i = 0; i < n; ++i) {
-        double s = 0;
-        for (int j = 0; j < o.dim; ++j) s += double(y[i * o.dim + j]) * y[i * o.dim + j];
-        const float inv = s > 0 ? float(1.0 / std::sqrt(s)) : 0.0f;
-        for (int j = 0; j < o.dim; ++j) y[i * o.dim + j] *= inv;
-      }
-      return y;
+      return bloch::bench::normalised_rows(x, n, size_t(o.dim));
     };
     faiss::IndexFlatIP raw(o.dim);
     raw.add(idx_t(o.vectors), normalised(base, o.vectors).data());

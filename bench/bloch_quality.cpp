@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "BeirSet.h"
+#include "CosineRows.h"
 #include "DenseHead.h"
 #include "RetrievalMetrics.h"
 #include "index/FidelityHeadModel.h"
@@ -99,17 +100,6 @@ struct Eval {
   }
 };
 
-std::vector<float> normalised(const float* x, size_t n, size_t d) {
-  std::vector<float> y(x, x + n * d);
-  for (size_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (size_t j = 0; j < d; ++j) s += double(y[i * d + j]) * y[i * d + j];
-    const float inv = s > 0 ? float(1 / std::sqrt(s)) : 0.0f;
-    for (size_t j = 0; j < d; ++j) y[i * d + j] *= inv;
-  }
-  return y;
-}
-
 std::vector<idx_t> search(const faiss::Index& index, size_t nq, const float* x, int k) {
   std::vector<float> d(nq * k);
   std::vector<idx_t> l(nq * k);
@@ -127,8 +117,9 @@ class Runner {
         train_(std::move(train)) {
     d_ = corpus_.corpus.cols;
     n_ = corpus_.corpus.rows;
-    corpus_norm_ = normalised(corpus_.corpus.data.data(), n_, d_);
-    eval_norm_ = normalised(eval_split_.embeddings.data.data(), eval_split_.ids.size(), d_);
+    corpus_norm_ = bloch::bench::normalised_rows(corpus_.corpus.data.data(), n_, d_);
+    eval_norm_ = bloch::bench::normalised_rows(eval_split_.embeddings.data.data(),
+                                               eval_split_.ids.size(), d_);
     faiss::IndexFlatIP raw{idx_t(d_)};
     raw.add(idx_t(n_), corpus_norm_.data());
     eval_.split = &eval_split_;
@@ -180,7 +171,7 @@ class Runner {
   void mine_hard_negatives(const faiss::Index& raw) {
     const size_t nq = train_.ids.size(), H = size_t(o_.hard_negatives);
     const int depth = o_.hard_negatives + 8;
-    const auto qn = normalised(train_.embeddings.data.data(), nq, d_);
+    const auto qn = bloch::bench::normalised_rows(train_.embeddings.data.data(), nq, d_);
     const auto top = search(raw, nq, qn.data(), depth);
     for (size_t i : pair_query_row_) {
       size_t taken = 0;
@@ -234,11 +225,12 @@ class Runner {
     std::unique_ptr<float[]> docs(pca.apply(idx_t(n_), corpus_norm_.data()));
     std::unique_ptr<float[]> qs(pca.apply(idx_t(eval_split_.ids.size()), eval_norm_.data()));
     faiss::IndexFlatIP index(q);
-    index.add(idx_t(n_), normalised(docs.get(), n_, q).data());
+    index.add(idx_t(n_), bloch::bench::normalised_rows(docs.get(), n_, q).data());
     Row row{"pca", "PCA→q, cosine float32", q, 4 * size_t(q), 0, 0};
-    eval_.score(search(index, eval_split_.ids.size(),
-                       normalised(qs.get(), eval_split_.ids.size(), q).data(), eval_.k),
-                row);
+    eval_.score(
+        search(index, eval_split_.ids.size(),
+               bloch::bench::normalised_rows(qs.get(), eval_split_.ids.size(), q).data(), eval_.k),
+        row);
     report(row);
   }
 

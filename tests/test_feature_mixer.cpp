@@ -44,6 +44,17 @@ TEST(FeatureMixer, ShapeAndParameterCount) {
   EXPECT_THROW(FeatureMixer(8, 2, 0, 1), faiss::FaissException);
 }
 
+TEST(FidelityHead, DefaultsAreTheMeasuredWinnersAndPaperExactStaysSelectable) {
+  // docs/QUALITY.md: a 3-butterfly mixer and log-fidelity logits are the defaults.
+  EXPECT_TRUE(FidelityHead::make(HeadSpec{384, 128}).has_mixer());
+  EXPECT_EQ(FidelityHead::make(HeadSpec{384, 128}).mixer()->butterflies(), 3);
+  EXPECT_FALSE(FidelityHead::make(HeadSpec{384, 128, 0}).has_mixer());
+  EXPECT_EQ(HeadTrainerOptions{}.logits, LogitForm::kLogFidelity);
+  IndexFidelityFlat paper(384, 128, CodeType::k8bit);
+  EXPECT_FALSE(paper.head().has_mixer());
+  EXPECT_NE(paper.head().describe().find("paper-exact"), std::string::npos);
+}
+
 TEST(FeatureMixer, RotationsPreserveTheStandardisedNorm) {
   // With unit scales the butterflies are orthogonal: |y| = |standardised x|.
   FeatureMixer m(20, 2, 2, 3);
