@@ -78,8 +78,9 @@ struct HeadTrainerOptions {
   /// τ of kLogFidelity logits s = ℓ/(τ·q). 0.005 was best of 0.001 … 0.1 for supervised
   /// training on the Debian dev split (docs/QUALITY.md); larger τ flattens the softmax.
   double temperature = 0.005;
-  /// τ_t of the unsupervised teacher softmax(cos(x_i, x_j)/τ_t).
-  double teacher_temperature = 0.05;
+  /// τ_t of the unsupervised teacher softmax(cos(x_i, x_j)/τ_t). 0.01 preserved raw-cosine
+  /// neighbours best of 0.002 … 0.05 on the Debian set (docs/QUALITY.md).
+  double teacher_temperature = 0.01;
 
   /// Adam step size (DESIGN §1.6 suggests 1e−3 … 1e−2). Raw parameters pass through
   /// 2π(tanh p + 1), so one raw unit moves an angle by up to 2π: 1e−2 is already brisk.
