@@ -75,6 +75,10 @@ void IndexFidelityFlat::set_head(FidelityHead head) {
 }
 
 void IndexFidelityFlat::train(idx_t n, const float* x) {
+  FAISS_THROW_IF_NOT_FMT(ntotal == 0,
+                         "train on an index holding %lld codes: retraining would leave them "
+                         "encoded by the old head (reset() first, then re-add)",
+                         static_cast<long long>(ntotal));
   HeadTrainerOptions options = training;
   options.mode = TrainingMode::kUnsupervised;
   FidelityHead trained = head_;

@@ -49,7 +49,7 @@ class IndexFidelityFlat : public faiss::IndexFlatCodes {
   HeadTrainingResult last_training;
 
   /// Trains the head unsupervised on n raw vectors (neighbourhood distillation, DESIGN §1.6);
-  /// a mixer's standardisation is fitted on the same vectors first.
+  /// a mixer's standardisation is fitted on the same vectors first. The index must be empty.
   void train(idx_t n, const float* x) override;
 
   /// Encodes and appends n raw vectors (ids ntotal … ntotal+n−1). Requires a trained head.

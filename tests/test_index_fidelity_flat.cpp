@@ -143,6 +143,9 @@ TEST(IndexFidelityFlat, BadInputIsRefused) {
   EXPECT_THROW(index.reconstruct(0, x.data()), faiss::FaissException);
   index.add(1, x.data());
   EXPECT_THROW(index.set_head(FidelityHead(CircuitHead(kDim, kQubits, 4))), faiss::FaissException);
+  // Retraining would silently leave the stored codes encoded by the old head.
+  std::vector<float> sample(16 * kDim, 0.2f);
+  EXPECT_THROW(index.train(16, sample.data()), faiss::FaissException);
 }
 
 TEST(IndexFidelityFlat, IdMap2ReturnsExternalIdsAndRemoves) {
