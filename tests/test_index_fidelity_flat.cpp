@@ -16,6 +16,7 @@
 #include <fstream>
 #include <numeric>
 #include <set>
+#include <thread>
 
 #include "SyntheticData.h"
 #include "index/IndexFidelityFlat.h"
@@ -275,6 +276,29 @@ TEST(IndexFidelityFlat, RangeSearchEqualsBruteForce) {
     total += got.size();
   }
   EXPECT_GT(total, 0u) << "the radius should select something in this fixture";
+}
+
+TEST(IndexFidelityFlat, ConcurrentSearchesMatchSequentialOnes) {
+  // search() is const and keeps all per-query state local: threads may share one index.
+  Fixture f;
+  IndexFidelityFlat index(CircuitHead(kDim, kQubits, 3), CodeType::k8bit);
+  index.add(f.nb(), f.base.x.data());
+  const idx_t k = 5;
+  std::vector<float> expect_d(f.nq() * k);
+  std::vector<idx_t> expect_l(f.nq() * k);
+  index.search(f.nq(), f.queries.x.data(), k, expect_d.data(), expect_l.data());
+
+  constexpr int kThreads = 4;
+  std::vector<std::vector<idx_t>> got(kThreads, std::vector<idx_t>(f.nq() * k));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> d(k);
+      for (size_t i = 0; i < f.nq(); ++i)  // one query per call: the parallel-scan path
+        index.search(1, f.queries.x.data() + i * kDim, k, d.data(), got[t].data() + i * k);
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(got[t], expect_l) << "thread " << t;
 }
 
 TEST(IndexFidelityFlat, SelectorFiltersResults) {
