@@ -1,5 +1,6 @@
 #include "index/IndexIO.h"
 
+#include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
 
 #include <array>
@@ -14,7 +15,11 @@ namespace {
 constexpr std::array<char, 8> kIndexMagic = {'B', 'L', 'O', 'C', 'H', 'I', 'X', '1'};
 
 // Kind tags: stable numbers, never reused.
-enum class IndexKind : uint32_t { kFidelityFlat = 1 };
+enum class IndexKind : uint32_t { kFidelityFlat = 1, kFidelityHnsw = 2 };
+
+// Upper bound on any stored array's element count: far above real indexes, low enough that
+// count × element size cannot overflow.
+constexpr uint64_t kMaxElements = uint64_t(1) << 36;
 
 void write_fidelity_flat(const IndexFidelityFlat& index, BinaryWriter& out) {
   index.head().serialize(out);
@@ -44,15 +49,86 @@ std::unique_ptr<faiss::Index> read_fidelity_flat(BinaryReader& in) {
   return index;
 }
 
+// A faiss::IndexHNSW over an IndexFidelityFlat: the storage record, then the graph (levels,
+// per-node neighbour offsets, neighbour lists) and its search parameters.
+void write_fidelity_hnsw(const faiss::IndexHNSW& index, const IndexFidelityFlat& storage,
+                         BinaryWriter& out) {
+  write_fidelity_flat(storage, out);
+  const faiss::HNSW& g = index.hnsw;
+  out.put_vector(g.assign_probas);
+  out.put_vector(g.cum_nneighbor_per_level);
+  out.put_vector(g.levels);
+  out.put_vector(std::vector<uint64_t>(g.offsets.begin(), g.offsets.end()));
+  out.put_vector(g.neighbors);
+  out.put<int32_t>(g.entry_point);
+  out.put<int32_t>(g.max_level);
+  out.put<int32_t>(g.efConstruction);
+  out.put<int32_t>(g.efSearch);
+  out.put<int32_t>(g.upper_beam);
+  out.put<uint8_t>(g.check_relative_distance ? 1 : 0);
+  out.put<uint8_t>(g.search_bounded_queue ? 1 : 0);
+}
+
+// The checksum proves the bytes are what was written; this proves they describe a graph over
+// `n` stored vectors, so a search can never index out of bounds.
+void check_graph(const faiss::HNSW& g, faiss::Index::idx_t n, const std::string& what) {
+  FAISS_THROW_IF_NOT_FMT(g.levels.size() == size_t(n) && g.offsets.size() == size_t(n) + 1,
+                         "%s: HNSW has %zu levels and %zu offsets for %lld vectors", what.c_str(),
+                         g.levels.size(), g.offsets.size(), static_cast<long long>(n));
+  FAISS_THROW_IF_NOT_FMT(g.offsets.front() == 0 && g.offsets.back() == g.neighbors.size(),
+                         "%s: HNSW offsets do not span the %zu neighbour slots", what.c_str(),
+                         g.neighbors.size());
+  for (size_t i = 0; i + 1 < g.offsets.size(); ++i)
+    FAISS_THROW_IF_NOT_FMT(g.offsets[i] <= g.offsets[i + 1], "%s: HNSW offsets decrease at %zu",
+                           what.c_str(), i);
+  for (const auto v : g.neighbors)
+    FAISS_THROW_IF_NOT_FMT(v >= -1 && v < n, "%s: HNSW neighbour %d outside [-1, %lld)",
+                           what.c_str(), v, static_cast<long long>(n));
+  FAISS_THROW_IF_NOT_FMT(g.entry_point >= -1 && g.entry_point < n &&
+                             g.cum_nneighbor_per_level.size() == g.assign_probas.size() + 1,
+                         "%s: HNSW entry point or level tables are inconsistent", what.c_str());
+}
+
+std::unique_ptr<faiss::Index> read_fidelity_hnsw(BinaryReader& in) {
+  std::unique_ptr<faiss::Index> storage = read_fidelity_flat(in);
+  const auto n = storage->ntotal;
+  const bool trained = storage->is_trained;
+  auto index = std::make_unique<faiss::IndexHNSW>(storage.release(), 32);
+  index->own_fields = true;
+  faiss::HNSW& g = index->hnsw;
+  g.assign_probas = in.get_vector<double>("hnsw.assign_probas", 1024);
+  g.cum_nneighbor_per_level = in.get_vector<int>("hnsw.cum_nneighbor_per_level", 1025);
+  g.levels = in.get_vector<int>("hnsw.levels", kMaxElements);
+  const auto offsets = in.get_vector<uint64_t>("hnsw.offsets", kMaxElements);
+  g.offsets.assign(offsets.begin(), offsets.end());
+  g.neighbors = in.get_vector<faiss::HNSW::storage_idx_t>("hnsw.neighbors", kMaxElements);
+  g.entry_point = in.get<int32_t>("hnsw.entry_point");
+  g.max_level = in.get<int32_t>("hnsw.max_level");
+  g.efConstruction = in.get<int32_t>("hnsw.efConstruction");
+  g.efSearch = in.get<int32_t>("hnsw.efSearch");
+  g.upper_beam = in.get<int32_t>("hnsw.upper_beam");
+  g.check_relative_distance = in.get<uint8_t>("hnsw.check_relative_distance") != 0;
+  g.search_bounded_queue = in.get<uint8_t>("hnsw.search_bounded_queue") != 0;
+  check_graph(g, n, in.what());
+  index->ntotal = n;
+  index->is_trained = trained;
+  return index;
+}
+
 }  // namespace
 
 std::string serialize_index(const faiss::Index& index) {
   BinaryWriter out;
   out.put(kIndexMagic);
   out.put<uint32_t>(kIndexFormatVersion);
+  const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&index);
+  const auto* hnsw_storage = hnsw ? dynamic_cast<const IndexFidelityFlat*>(hnsw->storage) : nullptr;
   if (const auto* flat = dynamic_cast<const IndexFidelityFlat*>(&index)) {
     out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityFlat));
     write_fidelity_flat(*flat, out);
+  } else if (hnsw_storage) {
+    out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityHnsw));
+    write_fidelity_hnsw(*hnsw, *hnsw_storage, out);
   } else {
     FAISS_THROW_MSG("serialize_index: unsupported index type (bloch serialises its own kinds)");
   }
@@ -75,6 +151,9 @@ std::unique_ptr<faiss::Index> deserialize_index(std::string_view bytes, const st
   switch (static_cast<IndexKind>(kind)) {
     case IndexKind::kFidelityFlat:
       index = read_fidelity_flat(in);
+      break;
+    case IndexKind::kFidelityHnsw:
+      index = read_fidelity_hnsw(in);
       break;
     default:
       FAISS_THROW_FMT("%s: unknown index kind %u", what.c_str(), kind);

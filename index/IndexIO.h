@@ -17,7 +17,8 @@ namespace bloch {
 /// Bumped whenever the layout of any kind changes; older versions are refused with a message.
 inline constexpr uint32_t kIndexFormatVersion = 1;
 
-/// Index bytes of a supported kind (IndexFidelityFlat). Throws for other index types.
+/// Index bytes of a supported kind: IndexFidelityFlat, or faiss::IndexHNSW whose storage is an
+/// IndexFidelityFlat. Throws for other index types.
 std::string serialize_index(const faiss::Index& index);
 /// Inverse of serialize_index; `what` names the source in error messages.
 std::unique_ptr<faiss::Index> deserialize_index(std::string_view bytes, const std::string& what);

@@ -2,7 +2,9 @@
 # Builds bloch and runs the default test suite twice: a Release build, then an
 # AddressSanitizer + UndefinedBehaviorSanitizer build. Heavy suites (label "heavy") are left
 # out; run them with `ctest --test-dir build -L heavy`.
-# Environment: BLOCH_SKIP_SANITIZE=1 skips the sanitizer pass; BLOCH_JOBS sets build parallelism.
+# Then a ThreadSanitizer build runs the concurrency tests (ctest -R Concurrent).
+# Environment: BLOCH_SKIP_SANITIZE=1 skips both sanitizer passes; BLOCH_JOBS sets build
+# parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +27,13 @@ if [ "${BLOCH_SKIP_SANITIZE:-0}" != "1" ]; then
   # Benchmarks are not run under sanitizers, so they are not built there.
   build_and_test build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLOCH_SANITIZE=ON \
     -DBLOCH_BUILD_BENCH=OFF
+  # GCC's libgomp is not built with TSan, so its own barriers would be reported as races:
+  # OpenMP runs one thread here, and TSan watches the application threads the tests start.
+  echo "== build build-tsan (concurrency tests)"
+  cmake -S . -B build-tsan -G Ninja -DBLOCH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBLOCH_TSAN=ON -DBLOCH_BUILD_BENCH=OFF
+  cmake --build build-tsan -j "$jobs"
+  echo "== test build-tsan"
+  OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 \
+    ctest --test-dir build-tsan -R Concurrent --output-on-failure --timeout 600
 fi

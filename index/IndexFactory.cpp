@@ -1,0 +1,76 @@
+#include "index/IndexFactory.h"
+
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <regex>
+
+#include "index/IndexFidelityFlat.h"
+
+namespace bloch {
+
+namespace {
+
+constexpr const char* kGrammar =
+    "expected \"QC<q>[x<bits>][B<butterflies>],<kind>\" with bits 4|8|32 and kind Flat or "
+    "HNSW<M>, e.g. \"QC128,Flat\" or \"QC128B0,HNSW32\"";
+
+int parse_int(const std::string& text, const std::string& spec, const char* what) {
+  try {
+    return std::stoi(text);
+  } catch (const std::exception&) {
+    FAISS_THROW_FMT("index spec '%s': %s '%s' is not a number", spec.c_str(), what, text.c_str());
+  }
+}
+
+CodeType code_type_of_bits(int bits, const std::string& spec) {
+  switch (bits) {
+    case 4:
+      return CodeType::k4bit;
+    case 8:
+      return CodeType::k8bit;
+    case 32:
+      return CodeType::kFloat;
+  }
+  FAISS_THROW_FMT("index spec '%s': code bits %d must be 4, 8 or 32 (float angles)", spec.c_str(),
+                  bits);
+}
+
+}  // namespace
+
+std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint64_t seed) {
+  const auto comma = spec.find(',');
+  FAISS_THROW_IF_NOT_FMT(comma != std::string::npos, "index spec '%s': no ',' before the kind; %s",
+                         spec.c_str(), kGrammar);
+  const std::string head = spec.substr(0, comma), kind = spec.substr(comma + 1);
+
+  static const std::regex head_re(R"(QC(\d+)(?:x(\d+))?(?:B(\d+))?)");
+  std::smatch m;
+  FAISS_THROW_IF_NOT_FMT(std::regex_match(head, m, head_re),
+                         "index spec '%s': head '%s' is not QC<q>[x<bits>][B<butterflies>]; %s",
+                         spec.c_str(), head.c_str(), kGrammar);
+  HeadSpec hs;
+  hs.d = d;
+  hs.q = parse_int(m[1], spec, "qubits");
+  hs.seed = seed;
+  if (m[3].matched) hs.butterflies = parse_int(m[3], spec, "butterflies");
+  const CodeType code = code_type_of_bits(m[2].matched ? parse_int(m[2], spec, "bits") : 8, spec);
+  FAISS_THROW_IF_NOT_FMT(hs.q >= 1 && hs.q <= d,
+                         "index spec '%s': q=%d qubits must be in [1, d=%d]", spec.c_str(), hs.q,
+                         d);
+
+  auto flat = std::make_unique<IndexFidelityFlat>(hs, code);
+  if (kind == "Flat") return flat;
+  static const std::regex hnsw_re(R"(HNSW(\d+))");
+  if (std::regex_match(kind, m, hnsw_re)) {
+    const int M = parse_int(m[1], spec, "HNSW M");
+    FAISS_THROW_IF_NOT_FMT(M >= 2 && M <= 256, "index spec '%s': HNSW M=%d must be in [2, 256]",
+                           spec.c_str(), M);
+    auto hnsw = std::make_unique<faiss::IndexHNSW>(flat.release(), M);
+    hnsw->own_fields = true;
+    return hnsw;
+  }
+  FAISS_THROW_FMT("index spec '%s': unknown kind '%s'; %s", spec.c_str(), kind.c_str(), kGrammar);
+}
+
+}  // namespace bloch

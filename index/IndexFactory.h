@@ -1,0 +1,30 @@
+#pragma once
+
+// One string names an index configuration (in the spirit of faiss::index_factory):
+//
+//   spec  := head "," kind
+//   head  := "QC" q [ "x" bits ] [ "B" butterflies ]
+//              q           output qubits (1 … d)
+//              bits        code bits per qubit: 8 (default), 4, or 32 (float angles)
+//              butterflies mixer depth in front of the circuit (default kDefaultButterflies;
+//                          B0 = the paper-exact circuit alone)
+//   kind  := "Flat"        exact scan (IndexFidelityFlat)
+//          | "HNSW" M      graph with M links per node over the flat codes (faiss::IndexHNSW
+//                          with an IndexFidelityFlat as storage); M in 2 … 256
+//
+// Examples: "QC128,Flat", "QC96x4,Flat", "QC128B0,HNSW32", "QC256x32,Flat".
+// The head is fresh (seeded) and must be trained: train() on the returned index trains it.
+
+#include <faiss/Index.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace bloch {
+
+/// Builds the index a spec names for raw vectors of dimension d. Throws faiss::FaissException
+/// naming the offending part of the string.
+std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint64_t seed = 1234);
+
+}  // namespace bloch

@@ -1,0 +1,140 @@
+// index_factory: the spec grammar (good and bad strings), and the HNSW kind end to end —
+// recall against the exact index, save/load equality, damaged files refused.
+
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/FaissAssert.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "SyntheticData.h"
+#include "index/IndexFactory.h"
+#include "index/IndexFidelityFlat.h"
+#include "index/IndexIO.h"
+
+namespace bloch {
+namespace {
+
+using idx_t = faiss::Index::idx_t;
+
+const IndexFidelityFlat& flat_of(const faiss::Index& index) {
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&index))
+    return dynamic_cast<const IndexFidelityFlat&>(*hnsw->storage);
+  return dynamic_cast<const IndexFidelityFlat&>(index);
+}
+
+TEST(IndexFactory, GoodSpecs) {
+  auto a = index_factory(384, "QC128,Flat");
+  const auto& fa = flat_of(*a);
+  EXPECT_EQ(a->d, 384);
+  EXPECT_EQ(fa.codec().qubits(), 128);
+  EXPECT_EQ(fa.codec().type(), CodeType::k8bit);
+  EXPECT_EQ(fa.head().mixer()->butterflies(), kDefaultButterflies);
+  EXPECT_FALSE(a->is_trained);
+
+  auto b = index_factory(384, "QC96x4B0,Flat");
+  EXPECT_EQ(flat_of(*b).codec().type(), CodeType::k4bit);
+  EXPECT_FALSE(flat_of(*b).head().has_mixer());
+  EXPECT_EQ(flat_of(*b).code_size, 48u);
+
+  EXPECT_EQ(flat_of(*index_factory(64, "QC16x32B1,Flat")).codec().type(), CodeType::kFloat);
+
+  auto h = index_factory(48, "QC12,HNSW16");
+  auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(h.get());
+  ASSERT_NE(hnsw, nullptr);
+  EXPECT_EQ(hnsw->metric_type, faiss::METRIC_INNER_PRODUCT);
+  EXPECT_EQ(hnsw->hnsw.nb_neighbors(1), 16);
+  EXPECT_EQ(flat_of(*h).codec().qubits(), 12);
+}
+
+TEST(IndexFactory, BadSpecsNameTheProblem) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "no ','"},
+      {"QC128", "no ','"},
+      {"Flat,QC128", "head 'Flat'"},
+      {"QCx,Flat", "head 'QCx'"},
+      {"QC0,Flat", "q=0"},
+      {"QC999,Flat", "q=999"},
+      {"QC128x7,Flat", "bits 7"},
+      {"QC128,IVF", "unknown kind 'IVF'"},
+      {"QC128,HNSW", "unknown kind 'HNSW'"},
+      {"QC128,HNSW1", "M=1"},
+      {"QC128,Flat,", "unknown kind 'Flat,'"},
+  };
+  for (const auto& [spec, needle] : cases) {
+    try {
+      index_factory(384, spec);
+      ADD_FAILURE() << "accepted '" << spec << "'";
+    } catch (const faiss::FaissException& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+          << "spec '" << spec << "': " << e.what();
+    }
+  }
+}
+
+struct HnswFixture {
+  static constexpr int kDim = 48;
+  testing::ClusteredSet base = testing::make_clustered(2500, kDim, 25, 1.0f, 0.5f, 31);
+  testing::ClusteredSet queries = testing::make_clustered(50, kDim, 25, 1.0f, 0.5f, 32);
+  std::unique_ptr<faiss::Index> index;
+
+  HnswFixture() {
+    index = index_factory(kDim, "QC16,HNSW16");
+    auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get());
+    hnsw->hnsw.efConstruction = 80;
+    hnsw->hnsw.efSearch = 64;
+    auto& flat = dynamic_cast<IndexFidelityFlat&>(*hnsw->storage);
+    flat.training.max_epochs = 2;
+    index->train(1000, base.x.data());
+    index->add(idx_t(base.cluster.size()), base.x.data());
+  }
+  size_t nq() const { return queries.cluster.size(); }
+};
+
+TEST(IndexFactory, HnswRecallAgainstExactSearch) {
+  HnswFixture f;
+  ASSERT_TRUE(f.index->is_trained);
+  IndexFidelityFlat exact(flat_of(*f.index).head(), CodeType::k8bit);
+  exact.add(idx_t(f.base.cluster.size()), f.base.x.data());
+  const idx_t k = 10;
+  std::vector<float> dh(f.nq() * k), de(f.nq() * k);
+  std::vector<idx_t> lh(f.nq() * k), le(f.nq() * k);
+  f.index->search(idx_t(f.nq()), f.queries.x.data(), k, dh.data(), lh.data());
+  exact.search(idx_t(f.nq()), f.queries.x.data(), k, de.data(), le.data());
+  size_t hits = 0;
+  for (size_t i = 0; i < f.nq(); ++i) {
+    std::set<idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
+    for (idx_t r = 0; r < k; ++r) hits += truth.count(lh[i * k + r]);
+  }
+  // Floor for M=16, efSearch=64 on this clustered set: graph search over fidelity codes must
+  // find nearly all of the exact top-10.
+  EXPECT_GE(double(hits) / double(f.nq() * k), 0.9);
+}
+
+TEST(IndexFactory, HnswSaveLoadGivesIdenticalResultsAndDamageIsRefused) {
+  HnswFixture f;
+  const std::string bytes = serialize_index(*f.index);
+  auto loaded = deserialize_index(bytes, "hnsw bytes");
+  auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(loaded.get());
+  ASSERT_NE(hnsw, nullptr);
+  EXPECT_EQ(loaded->ntotal, f.index->ntotal);
+  EXPECT_EQ(hnsw->hnsw.efSearch, 64);
+
+  const idx_t k = 10;
+  std::vector<float> d1(f.nq() * k), d2(f.nq() * k);
+  std::vector<idx_t> l1(f.nq() * k), l2(f.nq() * k);
+  f.index->search(idx_t(f.nq()), f.queries.x.data(), k, d1.data(), l1.data());
+  loaded->search(idx_t(f.nq()), f.queries.x.data(), k, d2.data(), l2.data());
+  EXPECT_EQ(l1, l2);
+  EXPECT_EQ(d1, d2);
+
+  for (size_t cut : {bytes.size() / 2, bytes.size() - 3}) {
+    EXPECT_THROW(deserialize_index(bytes.substr(0, cut), "cut"), faiss::FaissException);
+  }
+  std::string flipped = bytes;
+  flipped[bytes.size() - 40] ^= 0x10;
+  EXPECT_THROW(deserialize_index(flipped, "flipped"), faiss::FaissException);
+}
+
+}  // namespace
+}  // namespace bloch
