@@ -3,7 +3,9 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
 
-#include <regex>
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "index/IndexFidelityFlat.h"
 
@@ -44,26 +46,44 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
                          spec.c_str(), kGrammar);
   const std::string head = spec.substr(0, comma), kind = spec.substr(comma + 1);
 
-  static const std::regex head_re(R"(QC(\d+)(?:x(\d+))?(?:B(\d+))?)");
-  std::smatch m;
-  FAISS_THROW_IF_NOT_FMT(std::regex_match(head, m, head_re),
+  // head := "QC" digits [ "x" digits ] [ "B" digits ]
+  size_t pos = 0;
+  auto take_number = [&](const char* prefix, std::string& out) {
+    const size_t n = std::strlen(prefix);
+    if (head.compare(pos, n, prefix) != 0) return false;
+    size_t end = pos + n;
+    while (end < head.size() && std::isdigit(static_cast<unsigned char>(head[end]))) ++end;
+    if (end == pos + n) return false;
+    out = head.substr(pos + n, end - pos - n);
+    pos = end;
+    return true;
+  };
+  std::string q_text, bits_text, butterflies_text;
+  const bool head_ok = take_number("QC", q_text) && (take_number("x", bits_text), true) &&
+                       (take_number("B", butterflies_text), true) && pos == head.size();
+  FAISS_THROW_IF_NOT_FMT(head_ok,
                          "index spec '%s': head '%s' is not QC<q>[x<bits>][B<butterflies>]; %s",
                          spec.c_str(), head.c_str(), kGrammar);
   HeadSpec hs;
   hs.d = d;
-  hs.q = parse_int(m[1], spec, "qubits");
+  hs.q = parse_int(q_text, spec, "qubits");
   hs.seed = seed;
-  if (m[3].matched) hs.butterflies = parse_int(m[3], spec, "butterflies");
-  const CodeType code = code_type_of_bits(m[2].matched ? parse_int(m[2], spec, "bits") : 8, spec);
+  if (!butterflies_text.empty()) hs.butterflies = parse_int(butterflies_text, spec, "butterflies");
+  const CodeType code =
+      code_type_of_bits(bits_text.empty() ? 8 : parse_int(bits_text, spec, "bits"), spec);
   FAISS_THROW_IF_NOT_FMT(hs.q >= 1 && hs.q <= d,
                          "index spec '%s': q=%d qubits must be in [1, d=%d]", spec.c_str(), hs.q,
                          d);
 
   auto flat = std::make_unique<IndexFidelityFlat>(hs, code);
   if (kind == "Flat") return flat;
-  static const std::regex hnsw_re(R"(HNSW(\d+))");
-  if (std::regex_match(kind, m, hnsw_re)) {
-    const int M = parse_int(m[1], spec, "HNSW M");
+  // kind := "HNSW" digits
+  const bool hnsw_ok = kind.size() > 4 && kind.compare(0, 4, "HNSW") == 0 &&
+                       std::all_of(kind.begin() + 4, kind.end(), [](char c) {
+                         return std::isdigit(static_cast<unsigned char>(c)) != 0;
+                       });
+  if (hnsw_ok) {
+    const int M = parse_int(kind.substr(4), spec, "HNSW M");
     FAISS_THROW_IF_NOT_FMT(M >= 2 && M <= 256, "index spec '%s': HNSW M=%d must be in [2, 256]",
                            spec.c_str(), M);
     auto hnsw = std::make_unique<faiss::IndexHNSW>(flat.release(), M);
