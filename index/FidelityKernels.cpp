@@ -178,8 +178,10 @@ void compute_fidelity_table(const Codec& codec, const float* query_angles, float
     const double s = std::sin(double(query_angles[i]));
     float* row = table + size_t(i) * levels;
     for (int k = 0; k < levels; ++k) {
+      // The entry is stored as a float, so the log is taken in float (logf: within 1 ulp, and
+      // ~3× cheaper than a double log); cos² ≥ ε = 1e−12 is well inside float's range.
       const double f = c * cos_level[k] + s * sin_level[k];
-      row[k] = float(std::log(std::max(f * f, kFidelityFloor)));
+      row[k] = std::log(std::max(float(f * f), float(kFidelityFloor)));
     }
   }
 }
