@@ -4,10 +4,13 @@
 //   nDCG@k  = DCG@k / IDCG@k, DCG@k = Σ_{r ≤ k, hit at rank r} 1/log2(r + 1),
 //             IDCG@k over min(#relevant, k) hits at the top;
 //   Recall@k = |relevant ∩ top-k| / |relevant|.
+// and neighbour recall: how much of a reference top-k (exact search, raw cosine) a result keeps.
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <set>
 #include <vector>
 
 namespace bloch::bench {
@@ -28,6 +31,18 @@ inline double recall_at_k(const int64_t* ranked, int k, const std::vector<int>& 
   for (int r = 0; r < k; ++r)
     hits += std::find(relevant.begin(), relevant.end(), int(ranked[r])) != relevant.end();
   return double(hits) / double(relevant.size());
+}
+
+/// Mean over nq queries of |truth top-k ∩ got top-k| / k. Query i's rows start at
+/// truth + i·truth_stride and got + i·got_stride (strides ≥ k).
+inline double neighbour_recall(const int64_t* truth, size_t truth_stride, const int64_t* got,
+                               size_t got_stride, size_t nq, int k) {
+  size_t hits = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    const std::set<int64_t> t(truth + i * truth_stride, truth + i * truth_stride + k);
+    for (int r = 0; r < k; ++r) hits += t.count(got[i * got_stride + r]);
+  }
+  return double(hits) / double(nq * size_t(k));
 }
 
 }  // namespace bloch::bench

@@ -11,36 +11,24 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "CosineRows.h"
 #include "NpyArray.h"
+#include "RetrievalMetrics.h"
+#include "WallClock.h"
 #include "index/IndexFactory.h"
 #include "index/IndexFidelityFlat.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bloch::bench::Clock;
+using bloch::bench::seconds_since;
 using idx_t = faiss::Index::idx_t;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double recall10(const std::vector<idx_t>& truth, const std::vector<idx_t>& got, size_t nq) {
-  size_t hits = 0;
-  for (size_t i = 0; i < nq; ++i) {
-    std::set<idx_t> t(truth.begin() + i * 10, truth.begin() + (i + 1) * 10);
-    for (int r = 0; r < 10; ++r) hits += t.count(got[i * 10 + r]);
-  }
-  return double(hits) / double(nq * 10);
-}
 
 struct Point {
   std::string system;
@@ -112,7 +100,9 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       index->search(idx_t(nq), xq.data(), 10, dist.data(), got.data());
       const double sa = seconds_since(t0);
-      points.push_back({"bloch " + spec, ef, recall10(truth_f, got, nq), nq / s1, nq / sa});
+      points.push_back({"bloch " + spec, ef,
+                        bloch::bench::neighbour_recall(truth_f.data(), 10, got.data(), 10, nq, 10),
+                        nq / s1, nq / sa});
     }
     const double bloch_bytes =
         double(flat.code_size) + double(hnsw->hnsw.neighbors.size() * 4) / double(n);
@@ -144,7 +134,9 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       hl_search(threads_all);
       const double sa = seconds_since(t0);
-      points.push_back({"hnswlib raw float32", ef, recall10(truth_r, got, nq), nq / s1, nq / sa});
+      points.push_back({"hnswlib raw float32", ef,
+                        bloch::bench::neighbour_recall(truth_r.data(), 10, got.data(), 10, nq, 10),
+                        nq / s1, nq / sa});
     }
     const double hl_bytes = double(d * 4) + double(M * 2 * 4 + 4);
 

@@ -9,26 +9,23 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "CosineRows.h"
 #include "NpyArray.h"
+#include "RetrievalMetrics.h"
+#include "WallClock.h"
 #include "index/IndexFidelityFlat.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bloch::bench::Clock;
+using bloch::bench::seconds_since;
 using idx_t = faiss::Index::idx_t;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 struct Options {
   size_t vectors = 100000;
@@ -60,16 +57,6 @@ std::vector<float> generate(const Options& o, size_t rows) {
     for (int j = 0; j < o.dim; ++j) x[i * o.dim + j] = c[j] + 0.6f * normal(rng);
   }
   return x;
-}
-
-double recall_at_k(const std::vector<idx_t>& truth, const std::vector<idx_t>& got, size_t nq,
-                   int k) {
-  size_t hits = 0;
-  for (size_t i = 0; i < nq; ++i) {
-    std::set<idx_t> t(truth.begin() + i * k, truth.begin() + (i + 1) * k);
-    for (int r = 0; r < k; ++r) hits += t.count(got[i * k + r]);
-  }
-  return double(hits) / double(nq * k);
 }
 
 std::vector<idx_t> search_labels(const faiss::Index& index, size_t nq, const float* x, int k,
@@ -149,8 +136,9 @@ int main(int argc, char** argv) {
       bloch::IndexFidelityFlat untrained(index.head(), bloch::CodeType::kFloat);
       untrained.add(idx_t(o.vectors), base);
       const auto l = search_labels(untrained, o.queries, queries, o.k, nullptr);
-      std::printf("untrained head: recall@%d vs raw cosine %.4f\n", o.k,
-                  recall_at_k(cos_truth, l, o.queries, o.k));
+      std::printf(
+          "untrained head: recall@%d vs raw cosine %.4f\n", o.k,
+          bloch::bench::neighbour_recall(cos_truth.data(), o.k, l.data(), o.k, o.queries, o.k));
     }
 
     index.training.max_epochs = o.epochs;
@@ -184,10 +172,12 @@ int main(int argc, char** argv) {
 
     std::printf("search (%s codes): %zu queries in %.3f s (%.0f QPS); raw IndexFlatIP %.3f s\n",
                 o.code.c_str(), o.queries, search_s, double(o.queries) / search_s, raw_s);
-    std::printf("recall@%d %s codes vs exact fidelity (float angles): %.4f\n", o.k, o.code.c_str(),
-                recall_at_k(exact_l, got, o.queries, o.k));
-    std::printf("recall@%d trained head vs raw cosine:                %.4f\n", o.k,
-                recall_at_k(cos_truth, got, o.queries, o.k));
+    std::printf(
+        "recall@%d %s codes vs exact fidelity (float angles): %.4f\n", o.k, o.code.c_str(),
+        bloch::bench::neighbour_recall(exact_l.data(), o.k, got.data(), o.k, o.queries, o.k));
+    std::printf(
+        "recall@%d trained head vs raw cosine:                %.4f\n", o.k,
+        bloch::bench::neighbour_recall(cos_truth.data(), o.k, got.data(), o.k, o.queries, o.k));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bloch_demo: error: %s\n", e.what());

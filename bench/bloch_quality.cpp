@@ -15,7 +15,6 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -23,7 +22,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,18 +30,16 @@
 #include "CosineRows.h"
 #include "DenseHead.h"
 #include "RetrievalMetrics.h"
+#include "WallClock.h"
 #include "index/FidelityHeadModel.h"
 #include "index/IndexFidelityFlat.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bloch::bench::Clock;
+using bloch::bench::seconds_since;
 using idx_t = faiss::Index::idx_t;
 using bloch::bench::NpyMatrix;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 struct Options {
   std::string data_dir;
@@ -87,16 +83,14 @@ struct Eval {
   void score(const std::vector<idx_t>& labels, Row& row) const {
     const size_t nq = split->ids.size();
     double ndcg = 0, rec = 0;
-    size_t overlap = 0;
     for (size_t i = 0; i < nq; ++i) {
       ndcg += bloch::bench::ndcg_at_k(labels.data() + i * k, 10, split->relevant[i]);
       rec += bloch::bench::recall_at_k(labels.data() + i * k, k, split->relevant[i]);
-      std::set<idx_t> truth(raw_top10.begin() + i * 10, raw_top10.begin() + (i + 1) * 10);
-      for (int r = 0; r < 10; ++r) overlap += truth.count(labels[i * k + r]);
     }
     row.ndcg10 = ndcg / double(nq);
     row.recall100 = rec / double(nq);
-    row.neighbour10 = double(overlap) / double(nq * 10);
+    row.neighbour10 =
+        bloch::bench::neighbour_recall(raw_top10.data(), 10, labels.data(), size_t(k), nq, 10);
   }
 };
 
