@@ -42,10 +42,11 @@ void FidelityHeadModel::set_parameters(std::span<const double> params) {
 
 void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
                                 std::vector<double>* activations) const {
-  const CircuitHead& circuit = head_.circuit();
   const FeatureMixer* mixer = head_.mixer();
+  if (!mixer) return CircuitHeadModel(head_.circuit()).forward(n, x, angles, activations);
+  const CircuitHead& circuit = head_.circuit();
   const size_t T = circuit.shape().trace_size(), q = size_t(circuit.qubits());
-  const size_t d = size_t(head_.dim()), P = mixer ? size_t(mixer->width()) : 0;
+  const size_t d = size_t(head_.dim()), P = size_t(mixer->width());
   if (activations != nullptr) activations->resize(n * (T + P));
 #pragma omp parallel
   {
@@ -54,13 +55,9 @@ void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < int64_t(n); ++i) {
       double* trace = activations ? activations->data() + size_t(i) * T : local_trace.data();
-      if (mixer) {
-        double* y = activations ? activations->data() + n * T + size_t(i) * P : local_y.data();
-        mixer->forward(x + size_t(i) * d, y);
-        forward_trace_double(circuit, y, trace);
-      } else {
-        circuit.forward_trace(x + size_t(i) * d, trace);
-      }
+      double* y = activations ? activations->data() + n * T + size_t(i) * P : local_y.data();
+      mixer->forward(x + size_t(i) * d, y);
+      forward_trace_double(circuit, y, trace);
       std::copy_n(trace + T - q, q, angles + size_t(i) * q);
     }
   }
@@ -68,18 +65,16 @@ void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
 
 void FidelityHeadModel::backward(size_t n, const float* x, const std::vector<double>& activations,
                                  const double* grad_angles, double* grad_params) const {
-  const CircuitHead& circuit = head_.circuit();
   const FeatureMixer* mixer = head_.mixer();
-  const size_t T = circuit.shape().trace_size(), P = mixer ? size_t(mixer->width()) : 0;
+  if (!mixer)
+    return CircuitHeadModel(head_.circuit()).backward(n, x, activations, grad_angles, grad_params);
+  const CircuitHead& circuit = head_.circuit();
+  const size_t T = circuit.shape().trace_size(), P = size_t(mixer->width());
   FAISS_THROW_IF_NOT_FMT(activations.size() == n * (T + P),
                          "FidelityHeadModel::backward: %zu activations != n %zu × %zu",
                          activations.size(), n, T + P);
   const size_t m = mixer_parameters();
   const HeadGradient circuit_grad(circuit);
-  if (!mixer) {
-    circuit_grad.gradient_batch(n, x, activations.data(), grad_angles, grad_params);
-    return;
-  }
   // Circuit first: its parameter gradient and ∂L/∂y for every sample.
   std::vector<double> grad_y(n * P);
   circuit_grad.gradient_batch(n, nullptr, activations.data(), grad_angles, grad_params + m,

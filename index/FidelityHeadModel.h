@@ -3,7 +3,7 @@
 // A FidelityHead as a TrainableModel, so HeadTrainer trains the mixer and the circuit jointly:
 // parameters = [mixer angles and scales][circuit raw parameters]; the circuit's input gradient
 // (HeadGradient, ∂L/∂y) flows back into the mixer (FeatureMixer::backward). A head without a
-// mixer trains exactly as CircuitHeadModel.
+// mixer is handed to CircuitHeadModel (same layout: activations are the circuit traces).
 
 #include "index/FidelityHead.h"
 #include "index/HeadTrainer.h"
