@@ -16,3 +16,17 @@ set_target_properties(faiss::faiss PROPERTIES
 
 # xxHash is used header-only (XXH_INLINE_ALL) for file checksums: no link dependency.
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+
+# server/ and client/: protobuf + gRPC (CMake configs shipped by Debian), RocksDB, Boost
+# (header-only Asio/Beast), spdlog, CLI11, nlohmann-json, toml++.
+if(BLOCH_BUILD_SERVER)
+  find_package(Threads REQUIRED)
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(RocksDB CONFIG REQUIRED)
+  find_package(Boost 1.74 REQUIRED)
+  find_package(spdlog CONFIG REQUIRED)
+  find_package(CLI11 CONFIG REQUIRED)
+  find_package(nlohmann_json CONFIG REQUIRED)
+  find_package(tomlplusplus CONFIG REQUIRED)
+endif()

@@ -91,23 +91,29 @@ FidelityHead FidelityHead::deserialize(BinaryReader& in) {
   return FidelityHead(std::move(mixer), CircuitHead::deserialize(in));
 }
 
-void FidelityHead::save(const std::string& path) const {
+std::string FidelityHead::to_bytes() const {
   BinaryWriter out;
   out.put(kHeadFileMagic);
   serialize(out);
-  write_file_atomically(path, out.finish_with_checksum());
+  return out.finish_with_checksum();
 }
 
-FidelityHead FidelityHead::load(const std::string& path) {
-  const std::string bytes = read_file(path);
-  FAISS_THROW_IF_NOT_FMT(
-      std::string_view(bytes).starts_with(std::string_view(kHeadFileMagic.data(), 8)),
-      "head file '%s': bad magic (not a bloch head file)", path.c_str());
-  BinaryReader in(bytes, "head file '" + path + "'");
+FidelityHead FidelityHead::from_bytes(std::string_view bytes, const std::string& what) {
+  FAISS_THROW_IF_NOT_FMT(bytes.starts_with(std::string_view(kHeadFileMagic.data(), 8)),
+                         "%s: bad magic (not a bloch head file)", what.c_str());
+  BinaryReader in(bytes, what);
   in.get<std::array<char, 8>>("head.magic");
   FidelityHead head = deserialize(in);
   in.expect_end();
   return head;
+}
+
+void FidelityHead::save(const std::string& path) const {
+  write_file_atomically(path, to_bytes());
+}
+
+FidelityHead FidelityHead::load(const std::string& path) {
+  return from_bytes(read_file(path), "head file '" + path + "'");
 }
 
 }  // namespace bloch

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "index/CircuitHead.h"
 #include "index/FeatureMixer.h"
@@ -65,6 +66,10 @@ class FidelityHead {
   /// Standalone head files: magic, format version, head, checksum.
   void save(const std::string& path) const;
   static FidelityHead load(const std::string& path);
+  /// The bytes of a head file, and back; `what` names the source in error messages. A short,
+  /// corrupted or foreign record is refused.
+  std::string to_bytes() const;
+  static FidelityHead from_bytes(std::string_view bytes, const std::string& what);
 
  private:
   std::optional<FeatureMixer> mixer_;

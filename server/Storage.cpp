@@ -1,0 +1,156 @@
+#include "server/Storage.h"
+
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <filesystem>
+
+namespace bloch::server {
+
+namespace {
+
+constexpr const char* kColumnFamilies[] = {"meta", "docs", "records", "vectors"};
+constexpr std::string_view kCollectionPrefix = "collection/";
+constexpr std::string_view kNextUidKey = "next_uid";
+
+void append_be(std::string& out, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint64_t read_be(std::string_view bytes) {
+  uint64_t value = 0;
+  for (unsigned char c : bytes) value = (value << 8) | c;
+  return value;
+}
+
+}  // namespace
+
+grpc::Status storage_error(const rocksdb::Status& status, std::string_view what) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      "storage: " + std::string(what) + ": " + status.ToString());
+}
+
+grpc::Status Storage::Open(const std::string& dir, std::unique_ptr<Storage>* out) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "cannot create data directory '" + dir + "': " + ec.message());
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  // Payloads and raw vectors are written once and read by key: plain LSM defaults suit them.
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const char* name : kColumnFamilies) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::unique_ptr<Storage> storage(new Storage());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &db);
+  if (!s.ok()) return storage_error(s, "open '" + dir + "'");
+  storage->db_.reset(db);
+  // handles[0] is the default family, unused.
+  storage->db_->DestroyColumnFamilyHandle(handles[0]);
+  storage->handles_.assign(handles.begin() + 1, handles.end());
+
+  std::string next;
+  s = db->Get(rocksdb::ReadOptions(), storage->meta(), kNextUidKey, &next);
+  if (s.ok()) {
+    storage->next_uid_ = static_cast<uint32_t>(read_be(next));
+  } else if (!s.IsNotFound()) {
+    return storage_error(s, "read next_uid");
+  }
+  *out = std::move(storage);
+  return grpc::Status::OK;
+}
+
+Storage::~Storage() {
+  if (!db_) return;
+  for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+  db_->Close();
+}
+
+grpc::Status Storage::write(rocksdb::WriteBatch& batch) {
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  const rocksdb::Status s = db_->Write(options, &batch);
+  return s.ok() ? grpc::Status::OK : storage_error(s, "synced write");
+}
+
+grpc::Status Storage::write_unsynced(rocksdb::WriteBatch& batch) {
+  const rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  return s.ok() ? grpc::Status::OK : storage_error(s, "write");
+}
+
+grpc::Status Storage::load_collections(std::vector<storage::StoredCollection>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
+  for (it->Seek(kCollectionPrefix); it->Valid() && it->key().starts_with(kCollectionPrefix);
+       it->Next()) {
+    storage::StoredCollection collection;
+    if (!collection.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          "storage: unreadable collection record '" + it->key().ToString() + "'");
+    }
+    out->push_back(std::move(collection));
+  }
+  if (!it->status().ok()) return storage_error(it->status(), "list collections");
+  return grpc::Status::OK;
+}
+
+uint32_t Storage::allocate_uid(rocksdb::WriteBatch& batch) {
+  const uint32_t uid = next_uid_++;
+  std::string value;
+  append_be(value, next_uid_, 4);
+  batch.Put(meta(), kNextUidKey, value);
+  return uid;
+}
+
+std::string Storage::collection_key(std::string_view name) {
+  return std::string(kCollectionPrefix) + std::string(name);
+}
+
+void Storage::delete_collection_rows(uint32_t uid, rocksdb::WriteBatch& batch) const {
+  const std::string begin = uid_prefix(uid), end = uid_prefix(uid + 1);
+  for (auto* family : {docs(), records(), vectors()}) batch.DeleteRange(family, begin, end);
+}
+
+void Storage::delete_generation_rows(uint32_t uid, uint32_t generation,
+                                     rocksdb::WriteBatch& batch) const {
+  const std::string begin = generation_prefix(uid, generation);
+  const std::string end = generation_prefix(uid, generation + 1);
+  for (auto* family : {records(), vectors()}) batch.DeleteRange(family, begin, end);
+}
+
+std::string Storage::doc_key(uint32_t uid, std::string_view id) {
+  std::string key = uid_prefix(uid);
+  key.append(id);
+  return key;
+}
+
+std::string Storage::uid_prefix(uint32_t uid) {
+  std::string key;
+  append_be(key, uid, 4);
+  return key;
+}
+
+std::string Storage::generation_prefix(uint32_t uid, uint32_t generation) {
+  std::string key = uid_prefix(uid);
+  append_be(key, generation, 4);
+  return key;
+}
+
+std::string Storage::label_key(uint32_t uid, uint32_t generation, uint64_t label) {
+  std::string key = generation_prefix(uid, generation);
+  append_be(key, label, 8);
+  return key;
+}
+
+uint64_t Storage::label_of_key(std::string_view key) {
+  return read_be(key.substr(8, 8));
+}
+
+}  // namespace bloch::server
