@@ -92,6 +92,9 @@ Status Daemon::start() {
   const int max_bytes = int(std::min<uint64_t>(config_.max_message_mb, 2047) << 20);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
+  // Idle sync-server threads re-check for shutdown at this period; gRPC's default makes every
+  // shutdown wait seconds for them.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
   server_ = builder.BuildAndStart();
   if (!server_ || grpc_port_ == 0) {
     return Status(StatusCode::UNAVAILABLE, "cannot serve gRPC on '" + config_.listen + "'");
@@ -184,6 +187,7 @@ void Daemon::stop() {
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(int64_t(config_.shutdown_grace_s * 1000)));
     server_->Wait();
+    spdlog::debug("gRPC drained");
   }
   boost::asio::post(io_, [this] {
     if (admin_) admin_->close();
@@ -191,6 +195,7 @@ void Daemon::stop() {
     io_.stop();
   });
   if (io_thread_.joinable()) io_thread_.join();
+  spdlog::debug("io thread stopped");
   if (catalog_) catalog_->close();
   spdlog::info("stopped");
 }

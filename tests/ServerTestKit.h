@@ -27,6 +27,7 @@ class ScratchDir {
     std::filesystem::create_directories(path_);
   }
   ~ScratchDir() {
+    if (getenv("KEEP")) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
