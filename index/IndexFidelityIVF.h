@@ -13,10 +13,10 @@
 //
 // Because the quantizer's dimension (2q) is not d, every FAISS entry point that would hand raw
 // vectors to the quantizer is overridden to go raw → head → angles → Bloch first, and the head
-// runs once per vector:
-//   train(x)        : head trained unsupervised (train_head_unsupervised, as IndexFidelityFlat),
-//                     then k-means (faiss::Clustering, parameters `cp`) on the Bloch vectors of
-//                     the training angles
+// runs once per vector (twice per query in range_search):
+//   train(x)        : if train_head, the head is trained unsupervised (train_head_unsupervised,
+//                     as IndexFidelityFlat::train); then k-means (faiss::Clustering,
+//                     parameters `cp`) on the Bloch vectors of the training angles
 //   add_with_ids(x) : list = nearest centroid of B(head(x)), code = codec(head(x))
 //   search(x)       : probe the nprobe lists whose centroids are nearest to B(head(x)); score
 //                     their codes with the query's look-up tables (FidelityIVFScanner); top-k by
@@ -25,7 +25,8 @@
 // search_preassigned/add_core keep FAISS's contract (raw x, list numbers given). nprobe is a
 // member and can be set per call through faiss::SearchParametersIVF (with an IDSelector and
 // max_codes). With nprobe = nlist every code is scored: the result is the exact search of an
-// IndexFidelityFlat with the same head and codec.
+// IndexFidelityFlat with the same head and codec (scores equal within the kernels' SIMD
+// tolerance, kKernelTolerance·q).
 //
 // Not supported (they throw): reconstruction of raw vectors (the head is many-to-one),
 // update_vectors. remove_ids, merge_from (same head and centroids) and the direct maps come from
