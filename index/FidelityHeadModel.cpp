@@ -98,4 +98,15 @@ void FidelityHeadModel::backward(size_t n, const float* x, const std::vector<dou
     for (size_t k = 0; k < m; ++k) grad_params[k] += block_grads[b * m + k];
 }
 
+HeadTrainingResult train_head_unsupervised(FidelityHead& head, HeadTrainerOptions options, size_t n,
+                                           const float* x) {
+  options.mode = TrainingMode::kUnsupervised;
+  if (FeatureMixer* mixer = head.mixer()) mixer->fit_standardization(n, x);
+  FidelityHeadModel model(head);
+  TrainingData data;
+  data.dim = head.dim();
+  data.rows = std::span<const float>(x, n * size_t(head.dim()));
+  return HeadTrainer(options).train(model, data);
+}
+
 }  // namespace bloch

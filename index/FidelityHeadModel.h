@@ -34,4 +34,11 @@ class FidelityHeadModel final : public TrainableModel {
   FidelityHead& head_;
 };
 
+/// The unsupervised training every index kind's train() runs (DESIGN §1.6): fits a mixer's
+/// standardisation on the n rows of x (n × head.dim()), then trains `head` in place by
+/// neighbourhood distillation with `options` (its mode is forced to unsupervised). Callers that
+/// must not be left with a half-trained head on an exception pass a copy and swap it in after.
+HeadTrainingResult train_head_unsupervised(FidelityHead& head, HeadTrainerOptions options, size_t n,
+                                           const float* x);
+
 }  // namespace bloch

@@ -8,14 +8,15 @@
 #include <cstring>
 
 #include "index/IndexFidelityFlat.h"
+#include "index/IndexFidelityIVF.h"
 
 namespace bloch {
 
 namespace {
 
 constexpr const char* kGrammar =
-    "expected \"QC<q>[x<bits>][B<butterflies>],<kind>\" with bits 4|8|32 and kind Flat or "
-    "HNSW<M>, e.g. \"QC128,Flat\" or \"QC128B0,HNSW32\"";
+    "expected \"QC<q>[x<bits>][B<butterflies>],<kind>\" with bits 4|8|32 and kind Flat, "
+    "HNSW<M> or IVF<nlist>, e.g. \"QC128,Flat\", \"QC128B0,HNSW32\" or \"QC256,IVF1024\"";
 
 int parse_int(const std::string& text, const std::string& spec, const char* what) {
   try {
@@ -23,6 +24,21 @@ int parse_int(const std::string& text, const std::string& spec, const char* what
   } catch (const std::exception&) {
     FAISS_THROW_FMT("index spec '%s': %s '%s' is not a number", spec.c_str(), what, text.c_str());
   }
+}
+
+long long parse_long(const std::string& text, const std::string& spec, const char* what) {
+  try {
+    return std::stoll(text);
+  } catch (const std::exception&) {
+    FAISS_THROW_FMT("index spec '%s': %s '%s' is not a number", spec.c_str(), what, text.c_str());
+  }
+}
+
+// kind is `prefix` followed by one or more digits and nothing else.
+bool has_number_after(const std::string& kind, const std::string& prefix) {
+  return kind.size() > prefix.size() && kind.compare(0, prefix.size(), prefix) == 0 &&
+         std::all_of(kind.begin() + prefix.size(), kind.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 CodeType code_type_of_bits(int bits, const std::string& spec) {
@@ -75,14 +91,20 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
                          "index spec '%s': q=%d qubits must be in [1, d=%d]", spec.c_str(), hs.q,
                          d);
 
+  // kind := "IVF" digits
+  if (has_number_after(kind, "IVF")) {
+    // A long long, so that a count past the int range is reported as out of range.
+    const long long nlist = parse_long(kind.substr(3), spec, "IVF nlist");
+    FAISS_THROW_IF_NOT_FMT(
+        nlist >= 1 && nlist <= static_cast<long long>(IndexFidelityIVF::kMaxLists),
+        "index spec '%s': IVF nlist=%lld must be in [1, %zu]", spec.c_str(), nlist,
+        IndexFidelityIVF::kMaxLists);
+    return std::make_unique<IndexFidelityIVF>(hs, code, size_t(nlist));
+  }
   auto flat = std::make_unique<IndexFidelityFlat>(hs, code);
   if (kind == "Flat") return flat;
   // kind := "HNSW" digits
-  const bool hnsw_ok = kind.size() > 4 && kind.compare(0, 4, "HNSW") == 0 &&
-                       std::all_of(kind.begin() + 4, kind.end(), [](char c) {
-                         return std::isdigit(static_cast<unsigned char>(c)) != 0;
-                       });
-  if (hnsw_ok) {
+  if (has_number_after(kind, "HNSW")) {
     const int M = parse_int(kind.substr(4), spec, "HNSW M");
     FAISS_THROW_IF_NOT_FMT(M >= 2 && M <= 256, "index spec '%s': HNSW M=%d must be in [2, 256]",
                            spec.c_str(), M);

@@ -11,9 +11,12 @@
 //   kind  := "Flat"        exact scan (IndexFidelityFlat)
 //          | "HNSW" M      graph with M links per node over the flat codes (faiss::IndexHNSW
 //                          with an IndexFidelityFlat as storage); M in 2 … 256
+//          | "IVF" nlist   inverted lists under a k-means quantizer on Bloch vectors
+//                          (IndexFidelityIVF); nlist in 1 … 2^20, nprobe 1 until set
 //
-// Examples: "QC128,Flat", "QC96x4,Flat", "QC128B0,HNSW32", "QC256x32,Flat".
-// The head is fresh (seeded) and must be trained: train() on the returned index trains it.
+// Examples: "QC128,Flat", "QC96x4,Flat", "QC128B0,HNSW32", "QC256x32,Flat", "QC256,IVF1024".
+// The head is fresh (seeded) and must be trained: train() on the returned index trains it (and,
+// for IVF, then runs k-means on the training set, which needs at least nlist vectors).
 
 #include <faiss/Index.h>
 

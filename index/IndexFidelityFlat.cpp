@@ -79,15 +79,8 @@ void IndexFidelityFlat::train(idx_t n, const float* x) {
                          "train on an index holding %lld codes: retraining would leave them "
                          "encoded by the old head (reset() first, then re-add)",
                          static_cast<long long>(ntotal));
-  HeadTrainerOptions options = training;
-  options.mode = TrainingMode::kUnsupervised;
   FidelityHead trained = head_;
-  if (FeatureMixer* mixer = trained.mixer()) mixer->fit_standardization(size_t(n), x);
-  FidelityHeadModel model(trained);
-  TrainingData data;
-  data.dim = int(d);
-  data.rows = std::span<const float>(x, size_t(n) * size_t(d));
-  last_training = HeadTrainer(options).train(model, data);
+  last_training = train_head_unsupervised(trained, training, size_t(n), x);
   head_ = std::move(trained);
   is_trained = true;
 }

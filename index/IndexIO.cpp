@@ -7,6 +7,7 @@
 
 #include "index/BinaryIO.h"
 #include "index/IndexFidelityFlat.h"
+#include "index/IndexFidelityIVF.h"
 
 namespace bloch {
 
@@ -15,7 +16,7 @@ namespace {
 constexpr std::array<char, 8> kIndexMagic = {'B', 'L', 'O', 'C', 'H', 'I', 'X', '1'};
 
 // Kind tags: stable numbers, never reused.
-enum class IndexKind : uint32_t { kFidelityFlat = 1, kFidelityHnsw = 2 };
+enum class IndexKind : uint32_t { kFidelityFlat = 1, kFidelityHnsw = 2, kFidelityIvf = 3 };
 
 // Upper bound on any stored array's element count: far above real indexes, low enough that
 // count × element size cannot overflow.
@@ -115,6 +116,98 @@ std::unique_ptr<faiss::Index> read_fidelity_hnsw(BinaryReader& in) {
   return index;
 }
 
+// An IndexFidelityIVF: head, codec, training state, nlist and search parameters, the coarse
+// centroids (nlist × 2q floats, none before training), the direct-map type, then every list's
+// ids and codes. The lists are read back through add_entries, so any InvertedLists layout works
+// on the writing side.
+void write_fidelity_ivf(const IndexFidelityIVF& index, BinaryWriter& out) {
+  index.head().serialize(out);
+  out.put<uint8_t>(static_cast<uint8_t>(index.codec().type()));
+  out.put<uint8_t>(index.is_trained ? 1 : 0);
+  out.put<uint8_t>(index.train_head ? 1 : 0);
+  out.put<int64_t>(index.ntotal);
+  out.put<uint64_t>(index.nlist);
+  out.put<uint64_t>(index.nprobe);
+  out.put<uint64_t>(index.max_codes);
+  const faiss::IndexFlatL2& centroids = index.bloch_quantizer();
+  out.put<int64_t>(centroids.ntotal);
+  out.put_vector(centroids.codes);
+  out.put<uint8_t>(static_cast<uint8_t>(index.direct_map.type));
+  const faiss::InvertedLists& lists = *index.invlists;
+  for (size_t l = 0; l < index.nlist; ++l) {
+    const size_t n = lists.list_size(l);
+    faiss::InvertedLists::ScopedIds ids(&lists, l);
+    faiss::InvertedLists::ScopedCodes codes(&lists, l);
+    out.put_vector(std::vector<int64_t>(ids.get(), ids.get() + n));
+    out.put_vector(std::vector<uint8_t>(codes.get(), codes.get() + n * index.code_size));
+  }
+}
+
+std::unique_ptr<faiss::Index> read_fidelity_ivf(BinaryReader& in) {
+  const std::string& what = in.what();
+  FidelityHead head = FidelityHead::deserialize(in);
+  const auto code_type = static_cast<CodeType>(in.get<uint8_t>("codec.type"));
+  FAISS_THROW_IF_NOT_FMT(
+      code_type == CodeType::kFloat || code_type == CodeType::k8bit || code_type == CodeType::k4bit,
+      "%s: unknown code type %d", what.c_str(), int(code_type));
+  const bool trained = in.get<uint8_t>("index.is_trained") != 0;
+  const bool train_head = in.get<uint8_t>("ivf.train_head") != 0;
+  const auto ntotal = in.get<int64_t>("index.ntotal");
+  const auto nlist = in.get<uint64_t>("ivf.nlist");
+  FAISS_THROW_IF_NOT_FMT(nlist >= 1 && nlist <= IndexFidelityIVF::kMaxLists,
+                         "%s: IVF nlist=%llu outside [1, %zu]", what.c_str(),
+                         static_cast<unsigned long long>(nlist), IndexFidelityIVF::kMaxLists);
+  FAISS_THROW_IF_NOT_FMT(ntotal >= 0 && (trained || ntotal == 0),
+                         "%s: ntotal=%lld on an index that is %s", what.c_str(),
+                         static_cast<long long>(ntotal), trained ? "trained" : "not trained");
+  auto index = std::make_unique<IndexFidelityIVF>(std::move(head), code_type, size_t(nlist));
+  index->train_head = train_head;
+  index->nprobe = in.get<uint64_t>("ivf.nprobe");
+  index->max_codes = in.get<uint64_t>("ivf.max_codes");
+  FAISS_THROW_IF_NOT_FMT(index->nprobe >= 1, "%s: IVF nprobe=0", what.c_str());
+
+  // Centroids: none before training, exactly nlist of dimension 2q after.
+  const auto n_centroids = in.get<int64_t>("ivf.centroids.ntotal");
+  const size_t centroid_bytes = size_t(index->bloch_dim()) * sizeof(float);
+  const auto centroids = in.get_vector<uint8_t>("ivf.centroids", nlist * centroid_bytes);
+  const int64_t expected_centroids = trained ? int64_t(nlist) : 0;
+  FAISS_THROW_IF_NOT_FMT(
+      n_centroids == expected_centroids && centroids.size() == size_t(n_centroids) * centroid_bytes,
+      "%s: %lld centroids in %zu bytes for an index with nlist=%llu, 2q=%d, %s", what.c_str(),
+      static_cast<long long>(n_centroids), centroids.size(), static_cast<unsigned long long>(nlist),
+      index->bloch_dim(), trained ? "trained" : "not trained");
+  if (n_centroids > 0)
+    index->quantizer->add(n_centroids, reinterpret_cast<const float*>(centroids.data()));
+  const auto direct_map_type = in.get<uint8_t>("ivf.direct_map");
+  FAISS_THROW_IF_NOT_FMT(direct_map_type <= uint8_t(faiss::DirectMap::Hashtable),
+                         "%s: unknown direct map type %d", what.c_str(), int(direct_map_type));
+
+  // Lists: ids are what search returns, so a negative one (−1 means "no result") is refused,
+  // and the entries cannot outnumber the vectors added.
+  uint64_t entries = 0;
+  for (uint64_t l = 0; l < nlist; ++l) {
+    const auto ids = in.get_vector<int64_t>("ivf.list.ids", kMaxElements);
+    const auto codes = in.get_vector<uint8_t>("ivf.list.codes", ids.size() * index->code_size);
+    FAISS_THROW_IF_NOT_FMT(codes.size() == ids.size() * index->code_size,
+                           "%s: list %llu has %zu code bytes for %zu ids × code_size=%zu",
+                           what.c_str(), static_cast<unsigned long long>(l), codes.size(),
+                           ids.size(), index->code_size);
+    for (const int64_t id : ids)
+      FAISS_THROW_IF_NOT_FMT(id >= 0, "%s: list %llu holds the negative id %lld", what.c_str(),
+                             static_cast<unsigned long long>(l), static_cast<long long>(id));
+    entries += ids.size();
+    FAISS_THROW_IF_NOT_FMT(entries <= uint64_t(ntotal), "%s: lists hold more than ntotal=%lld ids",
+                           what.c_str(), static_cast<long long>(ntotal));
+    if (!ids.empty()) index->invlists->add_entries(l, ids.size(), ids.data(), codes.data());
+  }
+  index->ntotal = ntotal;
+  index->is_trained = trained;
+  // An array map requires the ids 0 … ntotal−1 (FAISS checks it while rebuilding); a hash map
+  // takes any ids.
+  index->set_direct_map_type(static_cast<faiss::DirectMap::Type>(direct_map_type));
+  return index;
+}
+
 }  // namespace
 
 std::string serialize_index(const faiss::Index& index) {
@@ -126,6 +219,9 @@ std::string serialize_index(const faiss::Index& index) {
   if (const auto* flat = dynamic_cast<const IndexFidelityFlat*>(&index)) {
     out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityFlat));
     write_fidelity_flat(*flat, out);
+  } else if (const auto* ivf = dynamic_cast<const IndexFidelityIVF*>(&index)) {
+    out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityIvf));
+    write_fidelity_ivf(*ivf, out);
   } else if (hnsw_storage) {
     out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityHnsw));
     write_fidelity_hnsw(*hnsw, *hnsw_storage, out);
@@ -154,6 +250,9 @@ std::unique_ptr<faiss::Index> deserialize_index(std::string_view bytes, const st
       break;
     case IndexKind::kFidelityHnsw:
       index = read_fidelity_hnsw(in);
+      break;
+    case IndexKind::kFidelityIvf:
+      index = read_fidelity_ivf(in);
       break;
     default:
       FAISS_THROW_FMT("%s: unknown index kind %u", what.c_str(), kind);

@@ -1,5 +1,6 @@
-// index_factory: the spec grammar (good and bad strings), and the HNSW kind end to end —
-// recall against the exact index, save/load equality, damaged files refused.
+// index_factory: the spec grammar (good and bad strings; Flat, HNSW and IVF kinds), and the HNSW
+// kind end to end — recall against the exact index, save/load equality, damaged files refused.
+// The IVF kind end to end is in test_index_fidelity_ivf.cpp.
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
@@ -10,6 +11,7 @@
 #include "SyntheticData.h"
 #include "index/IndexFactory.h"
 #include "index/IndexFidelityFlat.h"
+#include "index/IndexFidelityIVF.h"
 #include "index/IndexIO.h"
 
 namespace bloch {
@@ -45,6 +47,17 @@ TEST(IndexFactory, GoodSpecs) {
   EXPECT_EQ(hnsw->metric_type, faiss::METRIC_INNER_PRODUCT);
   EXPECT_EQ(hnsw->hnsw.nb_neighbors(1), 16);
   EXPECT_EQ(flat_of(*h).codec().qubits(), 12);
+
+  auto v = index_factory(48, "QC12x4,IVF64");
+  auto* ivf = dynamic_cast<IndexFidelityIVF*>(v.get());
+  ASSERT_NE(ivf, nullptr);
+  EXPECT_EQ(ivf->d, 48);
+  EXPECT_EQ(ivf->nlist, 64u);
+  EXPECT_EQ(ivf->codec().type(), CodeType::k4bit);
+  EXPECT_EQ(ivf->bloch_dim(), 24);
+  EXPECT_EQ(ivf->metric_type, faiss::METRIC_INNER_PRODUCT);
+  EXPECT_FALSE(ivf->is_trained);
+  EXPECT_TRUE(ivf->train_head);
 }
 
 TEST(IndexFactory, BadSpecsNameTheProblem) {
@@ -60,6 +73,12 @@ TEST(IndexFactory, BadSpecsNameTheProblem) {
       {"QC128,HNSW", "unknown kind 'HNSW'"},
       {"QC128,HNSW1", "M=1"},
       {"QC128,Flat,", "unknown kind 'Flat,'"},
+      {"QC128,IVF0", "nlist=0 must be in [1, 1048576]"},
+      {"QC128,IVF2000000", "nlist=2000000"},
+      {"QC128,IVF99999999999", "nlist=99999999999"},
+      {"QC128,IVF99999999999999999999", "IVF nlist '99999999999999999999' is not a number"},
+      {"QC128,IVF-4", "unknown kind 'IVF-4'"},
+      {"QC128,IVF16x", "unknown kind 'IVF16x'"},
   };
   for (const auto& [spec, needle] : cases) {
     try {
