@@ -1,6 +1,7 @@
 #include "server/Collection.h"
 
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <spdlog/spdlog.h>
@@ -13,9 +14,8 @@
 
 #include "index/FidelityHeadModel.h"
 #include "index/HeadTrainer.h"
-#include "index/IndexFactory.h"
-#include "index/IndexFidelityFlat.h"
 #include "index/IndexIO.h"
+#include "server/IndexKinds.h"
 
 namespace bloch::server {
 
@@ -35,15 +35,6 @@ Status invalid(const std::string& message) {
   return Status(StatusCode::INVALID_ARGUMENT, message);
 }
 
-/// The IndexFidelityFlat holding head and codes: the index itself or an HNSW graph's storage.
-IndexFidelityFlat* fidelity_storage(faiss::Index* index) {
-  if (auto* flat = dynamic_cast<IndexFidelityFlat*>(index)) return flat;
-  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index)) {
-    return dynamic_cast<IndexFidelityFlat*>(hnsw->storage);
-  }
-  return nullptr;
-}
-
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -53,20 +44,6 @@ bool valid_name(const std::string& name) {
 
 std::string default_spec(uint32_t dimension) {
   return "QC" + std::to_string(std::min<uint32_t>(128, dimension)) + ",Flat";
-}
-
-/// Builds the index a spec names, or INVALID_ARGUMENT with the factory's message.
-Status make_index(uint32_t dimension, const std::string& spec, uint64_t seed,
-                  std::unique_ptr<faiss::Index>* out) {
-  try {
-    *out = index_factory(static_cast<int>(dimension), spec, seed);
-  } catch (const faiss::FaissException& e) {
-    return invalid("index_spec: " + std::string(e.what()));
-  }
-  if (fidelity_storage(out->get()) == nullptr) {
-    return invalid("index_spec '" + spec + "': kind not supported by the service (Flat, HNSW<M>)");
-  }
-  return Status::OK;
 }
 
 /// Excludes dead labels from a flat scan.
@@ -144,11 +121,10 @@ Status Collection::Prepare(const v1::CreateCollectionRequest& request,
   const uint64_t seed = request.seed() != 0 ? request.seed() : 1234;
   Status s = make_index(request.dimension(), spec, seed, &index);
   if (!s.ok()) return s;
-  const bool graph = dynamic_cast<faiss::IndexHNSW*>(index.get()) != nullptr;
-  if (graph && request.discard_vectors()) {
-    return invalid(
-        "discard_vectors: HNSW collections keep raw vectors (the graph is rebuilt from "
-        "them after a restart); use a Flat kind or keep vectors");
+  if (adds_from_raw_vectors(*index) && request.discard_vectors()) {
+    return invalid("discard_vectors: " + spec +
+                   " keeps raw vectors (graph and list kinds are rebuilt from them after a "
+                   "restart); use a Flat kind or keep vectors");
   }
   meta->set_name(request.name());
   meta->set_dimension(request.dimension());
@@ -163,19 +139,24 @@ Status Collection::Prepare(const v1::CreateCollectionRequest& request,
     }
     meta->set_train_on_first_n(request.train_on_first_n());
   } else if (request.head_case() == v1::CreateCollectionRequest::kHeadFile) {
+    if (has_lists(*index)) {
+      return invalid("head_file: " + spec +
+                     " trains its lists on stored vectors; create it with train_on_first_n or "
+                     "call TrainHead");
+    }
     try {
-      const FidelityHead head = FidelityHead::from_bytes(request.head_file(), "head_file");
-      const IndexFidelityFlat* flat = fidelity_storage(index.get());
-      if (head.dim() != int(request.dimension()) || head.qubits() != flat->codec().qubits()) {
+      FidelityHead head = FidelityHead::from_bytes(request.head_file(), "head_file");
+      const int q = index_codec(*index).qubits();
+      if (head.dim() != int(request.dimension()) || head.qubits() != q) {
         return invalid("head_file: head is d=" + std::to_string(head.dim()) +
-                       " q=" + std::to_string(head.qubits()) +
-                       " but the collection is d=" + std::to_string(request.dimension()) +
-                       " q=" + std::to_string(flat->codec().qubits()));
+                       " q=" + std::to_string(head.qubits()) + " but the collection is d=" +
+                       std::to_string(request.dimension()) + " q=" + std::to_string(q));
       }
+      install_head(index, std::move(head), 0, nullptr);
+      meta->set_head(serialize_index(*index));
     } catch (const faiss::FaissException& e) {
       return invalid(e.what());
     }
-    meta->set_head(request.head_file());
     meta->set_generation(1);
   }
   return Status::OK;
@@ -207,7 +188,7 @@ storage::StoredCollection Collection::stored_record() const {
   stored.set_discard_vectors(meta_.discard_vectors);
   stored.set_seed(meta_.seed);
   stored.set_generation(meta_.generation);
-  stored.set_head(head_bytes_);
+  stored.set_head(template_bytes_);
   return stored;
 }
 
@@ -220,7 +201,7 @@ Status Collection::load(const storage::StoredCollection& stored) {
                stored.discard_vectors(),
                stored.seed(),
                stored.generation()};
-  head_bytes_ = stored.head();
+  template_bytes_ = stored.head();
 
   // A training run that died before its switch-over left rows of the next generation behind.
   rocksdb::WriteBatch cleanup;
@@ -269,7 +250,7 @@ Status Collection::load(const storage::StoredCollection& stored) {
   }
   labels.dead = labels.ids.size() - labels.by_id.size();
   labels_ = std::move(labels);
-  if (head_bytes_.empty()) return Status::OK;
+  if (template_bytes_.empty()) return Status::OK;
   return rebuild_index_from_records();
 }
 
@@ -278,14 +259,17 @@ Status Collection::rebuild_index_from_records() {
   // Newest snapshot of this generation first; it must hold the same head and no more entries
   // than the records.
   const std::string path = snapshot_path(meta_.generation);
-  const FidelityHead head =
-      FidelityHead::from_bytes(head_bytes_, "stored head of '" + meta_.name + "'");
+  std::unique_ptr<faiss::Index> empty;
+  try {
+    empty = deserialize_index(template_bytes_, "stored index template of '" + meta_.name + "'");
+  } catch (const faiss::FaissException& e) {
+    return Status(StatusCode::DATA_LOSS, e.what());
+  }
   if (std::filesystem::exists(path)) {
     try {
       auto loaded = read_index(path);
-      IndexFidelityFlat* flat = fidelity_storage(loaded.get());
-      if (flat != nullptr && flat->head() == head && loaded->d == idx_t(meta_.dimension) &&
-          size_t(loaded->ntotal) <= labels_.ids.size()) {
+      if (typeid(*loaded) == typeid(*empty) && index_head(*loaded) == index_head(*empty) &&
+          loaded->d == idx_t(meta_.dimension) && size_t(loaded->ntotal) <= labels_.ids.size()) {
         index = std::move(loaded);
         snapshot_entries_ = index->ntotal;
       } else {
@@ -297,15 +281,11 @@ Status Collection::rebuild_index_from_records() {
                    e.what());
     }
   }
-  if (!index) {
-    Status s = make_index(meta_.dimension, meta_.spec, meta_.seed, &index);
-    if (!s.ok()) return s;
-    fidelity_storage(index.get())->set_head(head);
-    index->is_trained = true;
-  }
+  if (!index) index = std::move(empty);
   // Replay the records after the snapshot, in chunks.
   const uint64_t total = labels_.ids.size();
-  const bool needs_raw = index.get() != fidelity_storage(index.get());
+  const bool needs_raw = adds_from_raw_vectors(*index);
+  const size_t code_bytes = index_code_size(*index);
   uint64_t next = uint64_t(index->ntotal);
   const std::string prefix = Storage::generation_prefix(meta_.uid, meta_.generation);
   std::unique_ptr<rocksdb::Iterator> it(
@@ -318,7 +298,7 @@ Status Collection::rebuild_index_from_records() {
          it->Next()) {
       storage::StoredRecord record;
       record.ParseFromArray(it->value().data(), int(it->value().size()));
-      if (record.code().size() != code_size()) {
+      if (record.code().size() != code_bytes) {
         return Status(StatusCode::DATA_LOSS, "collection '" + meta_.name + "': record " +
                                                  std::to_string(next + chunk.size()) +
                                                  " has a code of " +
@@ -338,19 +318,11 @@ Status Collection::rebuild_index_from_records() {
     next += chunk.size();
   }
   if (!it->status().ok()) return storage_error(it->status(), "replay records");
-  storage_index_ = fidelity_storage(index.get());
   index_ = std::move(index);
   spdlog::info("collection '{}': {} index entries ({} from the snapshot), {} live documents",
                meta_.name, index_->ntotal, std::max<int64_t>(snapshot_entries_, 0),
                labels_.by_id.size());
   return Status::OK;
-}
-
-size_t Collection::code_size() const {
-  std::unique_ptr<faiss::Index> index;
-  if (storage_index_ != nullptr) return storage_index_->code_size;
-  if (!make_index(meta_.dimension, meta_.spec, 1, &index).ok()) return 0;
-  return fidelity_storage(index.get())->code_size;
 }
 
 Status Collection::add_to_index(faiss::Index& index, uint64_t first_label, size_t n,
@@ -361,15 +333,7 @@ Status Collection::add_to_index(faiss::Index& index, uint64_t first_label, size_
                       " entries, next label is " + std::to_string(first_label));
   }
   try {
-    IndexFidelityFlat* flat = fidelity_storage(&index);
-    if (&index == flat) {
-      // Flat: the codes are the index; no need to run the head again.
-      flat->codes.insert(flat->codes.end(), codes.begin(), codes.end());
-      flat->ntotal += idx_t(n);
-    } else {
-      // A graph inserts by distance computations from the raw vector (same head, same codes).
-      index.add(idx_t(n), raw.data());
-    }
+    append(index, n, raw.data(), reinterpret_cast<const uint8_t*>(codes.data()));
   } catch (const faiss::FaissException& e) {
     return Status(StatusCode::INTERNAL, "index add: " + std::string(e.what()));
   }
@@ -460,11 +424,11 @@ Status Collection::upsert(const v1::UpsertRequest& request, v1::UpsertResponse* 
   }
   std::string codes;
   if (trained()) {
-    codes.resize(n * storage_index_->code_size);
-    storage_index_->sa_encode(idx_t(n), raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
+    codes.resize(n * index_code_size(*index_));
+    encode(*index_, n, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
   }
   const uint64_t first = labels_.ids.size();
-  const size_t code_bytes = trained() ? storage_index_->code_size : 0;
+  const size_t code_bytes = trained() ? index_code_size(*index_) : 0;
   const bool keep_raw = !(trained() && meta_.discard_vectors);
   rocksdb::WriteBatch batch;
   size_t replaced = 0;
@@ -591,10 +555,6 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
         check_vector(request.queries(int(i)).values(), "queries[" + std::to_string(i) + "].values");
     if (!s.ok()) return s;
   }
-  if (request.nprobe() != 0) {
-    return invalid("nprobe: collection '" + meta_.name + "' is " + meta_.spec +
-                   ", which has no inverted lists");
-  }
   const size_t d = meta_.dimension;
   std::vector<float> x(nq * d);
   for (size_t i = 0; i < nq; ++i) {
@@ -608,16 +568,26 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
     Status s = require_trained();
     if (!s.ok()) return s;
     const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get());
+    const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get());
     if (hnsw == nullptr && request.ef() != 0) {
       return invalid("ef: collection '" + meta_.name + "' is " + meta_.spec +
                      ", which has no graph (ef applies to HNSW kinds)");
     }
+    if (ivf == nullptr && request.nprobe() != 0) {
+      return invalid("nprobe: collection '" + meta_.name + "' is " + meta_.spec +
+                     ", which has no inverted lists (nprobe applies to IVF kinds)");
+    }
+    if (ivf != nullptr && request.nprobe() > ivf->nlist) {
+      return invalid("nprobe = " + std::to_string(request.nprobe()) + " exceeds the " +
+                     std::to_string(ivf->nlist) + " lists of collection '" + meta_.name + "'");
+    }
     const idx_t ntotal = index_->ntotal;
     // A graph cannot skip dead entries while it walks, so it is asked for enough extra hits
-    // to cover every dead entry; a flat scan skips them through a selector.
+    // to cover every dead entry; scans (flat, lists) skip them through a selector.
     idx_t k = std::min<idx_t>(request.k(), ntotal);
-    faiss::SearchParametersHNSW hnsw_params;
     LiveSelector selector(labels_.live);
+    faiss::SearchParametersHNSW hnsw_params;
+    faiss::SearchParametersIVF ivf_params;
     faiss::SearchParameters flat_params;
     const faiss::SearchParameters* params = nullptr;
     if (hnsw != nullptr) {
@@ -629,6 +599,10 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
       }
       hnsw_params.efSearch = std::max<int>(ef, int(k));
       params = &hnsw_params;
+    } else if (ivf != nullptr) {
+      ivf_params.nprobe = request.nprobe() != 0 ? request.nprobe() : ivf->nprobe;
+      if (labels_.dead > 0) ivf_params.sel = &selector;
+      params = &ivf_params;
     } else if (labels_.dead > 0) {
       flat_params.sel = &selector;
       params = &flat_params;
@@ -690,25 +664,20 @@ void Collection::describe(v1::CollectionInfo* info) const {
                        : trained()   ? v1::CollectionInfo::TRAINED
                                      : v1::CollectionInfo::UNTRAINED);
   std::unique_ptr<faiss::Index> fresh;
-  const IndexFidelityFlat* flat = storage_index_;
-  if (flat == nullptr && make_index(meta_.dimension, meta_.spec, meta_.seed, &fresh).ok()) {
-    flat = fidelity_storage(fresh.get());
+  const faiss::Index* shape = index_.get();
+  if (shape == nullptr && make_index(meta_.dimension, meta_.spec, meta_.seed, &fresh).ok()) {
+    shape = fresh.get();
   }
-  if (flat != nullptr) {
-    info->set_qubits(uint32_t(flat->codec().qubits()));
-    info->set_code_bits(uint32_t(flat->codec().bits()));
-    info->set_code_bytes(uint32_t(flat->code_size));
-    info->set_head_description(flat->head().describe());
-    info->set_head_parameters(flat->head().num_parameters());
+  if (shape != nullptr) {
+    info->set_qubits(uint32_t(index_codec(*shape).qubits()));
+    info->set_code_bits(uint32_t(index_codec(*shape).bits()));
+    info->set_code_bytes(uint32_t(index_code_size(*shape)));
+    info->set_head_description(index_head(*shape).describe());
+    info->set_head_parameters(index_head(*shape).num_parameters());
   }
   if (index_) {
     info->set_index_entries(uint64_t(index_->ntotal));
-    uint64_t bytes = storage_index_->codes.size();
-    if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
-      bytes += hnsw->hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t) +
-               hnsw->hnsw.offsets.size() * sizeof(size_t) + hnsw->hnsw.levels.size() * sizeof(int);
-    }
-    info->set_index_bytes(bytes);
+    info->set_index_bytes(index_memory_bytes(*index_));
   }
   std::lock_guard lock(training_mutex_);
   *info->mutable_training() = training_;
@@ -798,7 +767,6 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
   const uint64_t seed = request.seed() != 0 ? request.seed() : meta_.seed;
   Status s = make_index(meta_.dimension, meta_.spec, meta_.seed, &index);
   if (!s.ok()) return fail(s);
-  IndexFidelityFlat* flat = fidelity_storage(index.get());
   HeadTrainerOptions options;
   options.seed = seed;
   if (request.max_epochs() != 0) options.max_epochs = int(request.max_epochs());
@@ -834,7 +802,7 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
       std::vector<float> positive_rows;
       s = read_vectors(meta_.generation, positives, &positive_rows);
       if (!s.ok()) return fail(s);
-      FidelityHead head = flat->head();
+      FidelityHead head = index_head(*index);
       if (FeatureMixer* mixer = head.mixer()) {
         mixer->fit_standardization(positives.size(), positive_rows.data());
       }
@@ -845,8 +813,7 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
       data.queries = queries;
       data.positives = positive_rows;
       HeadTrainer(options).train(model, data);
-      flat->set_head(std::move(head));
-      index->is_trained = true;
+      install_head(index, std::move(head), positives.size(), positive_rows.data());
     } else {
       const size_t wanted = request.unsupervised().sample_size() != 0
                                 ? request.unsupervised().sample_size()
@@ -863,13 +830,16 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
       std::vector<float> rows;
       s = read_vectors(meta_.generation, sample, &rows);
       if (!s.ok()) return fail(s);
-      flat->training = options;
+      set_training_options(*index, options);
       index->train(idx_t(sample.size()), rows.data());
     }
   } catch (const faiss::FaissException& e) {
     return fail(Status(StatusCode::FAILED_PRECONDITION, "training: " + std::string(e.what())));
   }
   if (cancel_training_) return fail(Status(StatusCode::CANCELLED, "training cancelled"));
+  // The trained, still empty index: what a restart without a snapshot starts from.
+  const std::string template_bytes = serialize_index(*index);
+  const size_t code_bytes = index_code_size(*index);
 
   // Re-encode every live document into the next generation, chunk by chunk; nothing of it is
   // visible until the synced switch-over batch below names the new generation.
@@ -882,13 +852,13 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
     std::vector<float> raw;
     s = read_vectors(meta_.generation, chunk, &raw);
     if (!s.ok()) return fail(s);
-    std::string codes(nb * flat->code_size, '\0');
-    flat->sa_encode(idx_t(nb), raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
+    std::string codes(nb * code_bytes, '\0');
+    encode(*index, nb, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
     rocksdb::WriteBatch batch;
     for (size_t i = 0; i < nb; ++i) {
       storage::StoredRecord record;
       record.set_id(labels_.ids[chunk[i]]);
-      record.set_code(codes.substr(i * flat->code_size, flat->code_size));
+      record.set_code(codes.substr(i * code_bytes, code_bytes));
       const std::string key = Storage::label_key(meta_.uid, next_generation, at + i);
       batch.Put(storage_.records(), key, record.SerializeAsString());
       if (!meta_.discard_vectors) {
@@ -905,14 +875,13 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
     if (!report(progress)) return fail(Status(StatusCode::CANCELLED, "training cancelled"));
   }
 
-  const std::string head_bytes = flat->head().to_bytes();
   {
     std::unique_lock index_lock(index_mutex_);
     Meta next_meta = meta_;
     next_meta.generation = next_generation;
     std::swap(meta_, next_meta);
-    std::string old_head = head_bytes_;
-    head_bytes_ = head_bytes;
+    std::string old_template = template_bytes_;
+    template_bytes_ = template_bytes;
     rocksdb::WriteBatch batch;
     batch.Put(storage_.meta(), Storage::collection_key(meta_.name),
               stored_record().SerializeAsString());
@@ -920,18 +889,17 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
     s = storage_.write(batch);
     if (!s.ok()) {
       std::swap(meta_, next_meta);
-      head_bytes_ = old_head;
+      template_bytes_ = old_template;
       return fail(s);
     }
     index_ = std::move(index);
-    storage_index_ = flat;
     labels_ = std::move(labels);
     snapshot_entries_ = -1;
   }
   std::error_code ec;
   std::filesystem::remove(snapshot_path(next_generation - 1), ec);
   progress.set_stage(v1::TrainProgress::DONE);
-  progress.set_message(flat->head().describe());
+  progress.set_message(index_head(*index_).describe());
   report(progress);
   spdlog::info("collection '{}': head trained, {} documents re-encoded (generation {})", meta_.name,
                live.size(), next_generation);

@@ -24,10 +24,6 @@
 #include "bloch/v1/bloch.pb.h"
 #include "server/Storage.h"
 
-namespace bloch {
-class IndexFidelityFlat;
-}
-
 namespace bloch::server {
 
 /// Progress sink of a training run; returning false cancels it.
@@ -107,18 +103,16 @@ class Collection {
   void maybe_start_background_training();
   std::string snapshot_path(uint32_t generation) const;
   storage::StoredCollection stored_record() const;
-  size_t code_size() const;
 
   Storage& storage_;
   const std::string snapshot_dir_;
   const CollectionLimits limits_;
   Meta meta_;
-  std::string head_bytes_;
+  std::string template_bytes_;  // serialize_index of the trained, empty index ("" untrained)
 
-  mutable std::mutex write_mutex_;              // orders writers, guards meta_ changes
-  mutable std::shared_mutex index_mutex_;       // index_, labels_
-  std::unique_ptr<faiss::Index> index_;         // null while untrained
-  IndexFidelityFlat* storage_index_ = nullptr;  // the head + codes inside index_
+  mutable std::mutex write_mutex_;         // orders writers, guards meta_ changes
+  mutable std::shared_mutex index_mutex_;  // index_, labels_
+  std::unique_ptr<faiss::Index> index_;    // null while untrained
   Labels labels_;
   std::mutex snapshot_mutex_;                  // one snapshot writer at a time
   std::atomic<int64_t> snapshot_entries_{-1};  // index entries in the newest snapshot

@@ -154,7 +154,7 @@ TEST_F(ServiceTest, CreateErrorsNameTheField) {
   bad.set_head_file(head_file_bytes(kDim + 1, kQubits));
   expect_status(try_create(bad), grpc::StatusCode::INVALID_ARGUMENT, "head_file");
   bad = good;
-  bad.set_index_spec("QC16,HNSW8");
+  bad.set_index_spec("QC16,IVF4");
   bad.set_discard_vectors(true);
   expect_status(try_create(bad), grpc::StatusCode::INVALID_ARGUMENT, "discard_vectors");
   ASSERT_TRUE(try_create(good).ok());
@@ -399,6 +399,63 @@ TEST_F(ServiceTest, TrainOnFirstNTrainsInTheBackground) {
   ASSERT_TRUE(upsert("auto", make_documents(50, kDim, 72, 1000)).ok());
   EXPECT_EQ(describe("auto").documents(), 350u);
   EXPECT_EQ(search(search_request("auto", {docs[0]}, 5)).results(0).hits_size(), 5);
+}
+
+/// Inverted lists: trained from stored vectors, nprobe per query, deletions never returned,
+/// identical answers after restarts with and without a snapshot (the centroids are stored).
+TEST_F(ServiceTest, IvfCollectionsTrainSearchDeleteAndRestart) {
+  v1::CreateCollectionRequest request;
+  request.set_name("lists");
+  request.set_dimension(kDim);
+  request.set_index_spec("QC16,IVF8");
+  request.set_train_on_first_n(300);
+  v1::CollectionInfo info;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->CreateCollection(&context, request, &info).ok());
+  }
+  {
+    auto with_head = request;
+    with_head.set_name("lists2");
+    with_head.set_head_file(head_file_bytes(kDim, kQubits));
+    grpc::ClientContext context;
+    expect_status(stub_->CreateCollection(&context, with_head, &info),
+                  grpc::StatusCode::INVALID_ARGUMENT, "head_file");
+  }
+  const auto docs = make_documents(400, kDim, 161);
+  ASSERT_TRUE(upsert("lists", docs).ok());
+  for (int i = 0; i < 600 && describe("lists").head_state() != v1::CollectionInfo::TRAINED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(describe("lists").head_state(), v1::CollectionInfo::TRAINED);
+  v1::DeleteRequest del;
+  del.set_collection("lists");
+  for (int i = 0; i < 400; i += 3) del.add_ids("doc-" + std::to_string(i));
+  v1::DeleteResponse deleted;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->Delete(&context, del, &deleted).ok());
+  }
+  auto all_lists = search_request("lists", make_documents(10, kDim, 161), 20);
+  all_lists.set_nprobe(8);
+  const v1::SearchResponse before = search(all_lists);
+  for (const auto& result : before.results()) {
+    EXPECT_EQ(result.hits_size(), 20);
+    for (const auto& hit : result.hits()) EXPECT_NE(std::stoi(hit.id().substr(4)) % 3, 0);
+  }
+  auto too_many = all_lists;
+  too_many.set_nprobe(9);
+  {
+    v1::SearchResponse response;
+    grpc::ClientContext context;
+    expect_status(stub_->Search(&context, too_many, &response), grpc::StatusCode::INVALID_ARGUMENT,
+                  "nprobe = 9");
+  }
+  restart();
+  EXPECT_EQ(search(all_lists).DebugString(), before.DebugString());
+  std::filesystem::remove_all(dir_ / "data/snapshots");
+  restart();
+  EXPECT_EQ(search(all_lists).DebugString(), before.DebugString());
 }
 
 TEST_F(ServiceTest, SupervisedTrainingUsesStoredPositives) {
