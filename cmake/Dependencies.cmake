@@ -17,7 +17,7 @@ set_target_properties(faiss::faiss PROPERTIES
 # xxHash is used header-only (XXH_INLINE_ALL) for file checksums: no link dependency.
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 
-# server/ and client/: protobuf + gRPC (CMake configs shipped by Debian), RocksDB, Boost
+# server/ and client/ (option BLOCH_BUILD_SERVER): protobuf + gRPC (CMake configs shipped by Debian), RocksDB, Boost
 # (header-only Asio/Beast), spdlog, CLI11, nlohmann-json, toml++.
 if(BLOCH_BUILD_SERVER)
   find_package(Threads REQUIRED)
@@ -29,4 +29,7 @@ if(BLOCH_BUILD_SERVER)
   find_package(CLI11 CONFIG REQUIRED)
   find_package(nlohmann_json CONFIG REQUIRED)
   find_package(tomlplusplus CONFIG REQUIRED)
+  # client/ tools: ann-benchmarks HDF5 files (C API) and gzipped JSONL sidecars (zlib).
+  find_package(HDF5 REQUIRED COMPONENTS C)
+  find_package(ZLIB REQUIRED)
 endif()

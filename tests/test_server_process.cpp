@@ -15,90 +15,14 @@
 #include <set>
 #include <thread>
 
+#include "BlochdProcess.h"
 #include "ServerTestKit.h"
-
-extern char** environ;
 
 namespace bloch::testing {
 namespace {
 
 constexpr int kDim = 24;
 constexpr int kQubits = 12;
-
-/// One blochd process with its own data directory; killed (SIGKILL) if still running at the end.
-class BlochdProcess {
- public:
-  BlochdProcess(const ScratchDir& dir, std::vector<std::string> extra = {},
-                std::vector<std::string> env = {})
-      : port_file_(dir / "ports") {
-    std::filesystem::remove(port_file_);
-    std::vector<std::string> args = {BLOCHD_PATH,   "--data-dir",     dir / "data",  "--listen",
-                                     "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--port-file",
-                                     port_file_,    "--log-level",    "info"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> environment;
-    for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
-    environment.insert(environment.end(), env.begin(), env.end());
-    std::vector<char*> envp;
-    for (auto& e : environment) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = dir / "blochd.log";
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 2, 1);
-    const int rc = posix_spawn(&pid_, BLOCHD_PATH, &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-  }
-  ~BlochdProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  /// Waits for the port file (the server is serving then); false if the process died first.
-  bool wait_ready() {
-    for (int i = 0; i < 600; ++i) {
-      std::ifstream in(port_file_);
-      std::string grpc;
-      if (in >> grpc && grpc.starts_with("grpc=")) {
-        port_ = std::stoi(grpc.substr(5));
-        return true;
-      }
-      if (pid_ <= 0 || ::waitpid(pid_, &status_, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  /// Sends `signal` and waits for the exit; returns the wait status.
-  int signal_and_wait(int signal) {
-    ::kill(pid_, signal);
-    ::waitpid(pid_, &status_, 0);
-    pid_ = -1;
-    return status_;
-  }
-  /// Waits for a process that exits by itself (e.g. on a bad setting); returns the wait status.
-  int wait_exit() {
-    ::waitpid(pid_, &status_, 0);
-    pid_ = -1;
-    return status_;
-  }
-  int port() const { return port_; }
-
- private:
-  std::string port_file_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int status_ = 0;
-};
 
 void create_collection(v1::Bloch::Stub& stub, const std::string& name, const std::string& spec) {
   v1::CreateCollectionRequest request;

@@ -9,7 +9,9 @@
 // state. Any other error is returned at once as a grpc::Status carrying the server's code and
 // message (which names the offending field).
 //
-//   bloch::Client client({.address = "127.0.0.1:50051"});
+//   bloch::ClientOptions options;
+//   options.address = "127.0.0.1:50051";
+//   bloch::Client client(options);
 //   bloch::v1::SearchResponse hits;
 //   grpc::Status s = client.search(bloch::Client::search_request("docs", queries, n, d, 10),
 //   &hits);
