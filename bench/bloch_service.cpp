@@ -20,9 +20,9 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <thread>
 
+#include "SyntheticData.h"
 #include "WallClock.h"
 #include "bloch/Client.h"
 #include "index/FidelityHead.h"
@@ -41,18 +41,9 @@ struct Options {
   std::string dir = "/tmp/bloch-service-bench";
 };
 
-/// Clustered rows: 64 centres N(0,1), points = centre + 0.3·N(0,1).
+/// Clustered rows (tests/SyntheticData.h): 64 centres N(0,1), points = centre + 0.3·N(0,1).
 std::vector<float> make_rows(size_t n, int d, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> centres(64 * size_t(d));
-  for (auto& c : centres) c = normal(rng);
-  std::vector<float> rows(n * size_t(d));
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = rng() % 64;
-    for (int j = 0; j < d; ++j) rows[i * d + j] = centres[c * d + j] + 0.3f * normal(rng);
-  }
-  return rows;
+  return testing::make_clustered(n, d, 64, 1.0f, 0.3f, seed).x;
 }
 
 v1::UpsertRequest batch_request(const std::vector<float>& rows, int d, size_t begin, size_t end,
