@@ -90,18 +90,47 @@ void CircuitHead::forward_trace(const float* x, double* trace) const {
   }
 }
 
+template <typename T>
+void CircuitHead::forward_one(const T* x, double* amplitudes, float* angles) const {
+  // Inference carries each qubit as its amplitudes (cos χ, sin χ) = (√(1 − p1), √p1) from layer
+  // to layer, so the only trigonometry is at the inputs and in the final atan2; forward_trace
+  // keeps every layer's angles (for the gradients) and is the reference this equals.
+  const int n0 = shape_.padded_d;
+  double* c = amplitudes;
+  double* s = amplitudes + n0;
+  for (int j = 0; j < n0; ++j) {
+    const double chi = input_qubit_angle(j < shape_.d ? double(x[j]) : 0.0);
+    c[j] = std::cos(chi);
+    s[j] = std::sin(chi);
+  }
+  const PairGates* g = gates_.data();
+  for (int l = 0; l < shape_.layers; ++l) {
+    const int half = shape_.layer_inputs(l) / 2;
+    // Pair i writes slot i, which no later pair of the layer reads (they read i' > i and
+    // i' + half), so each layer runs in place.
+    for (int i = 0; i < half; ++i) {
+      const double p1 = merge_pair_p1(g[i], c[i], s[i], c[i + half], s[i + half]);
+      c[i] = std::sqrt(1.0 - p1);
+      s[i] = std::sqrt(p1);
+    }
+    g += half;
+  }
+  for (int i = 0; i < shape_.q; ++i) angles[i] = float(std::atan2(s[i], c[i]));
+}
+
+template void CircuitHead::forward_one<float>(const float*, double*, float*) const;
+template void CircuitHead::forward_one<double>(const double*, double*, float*) const;
+
 void CircuitHead::forward(size_t n, const float* x, float* angles) const {
   FAISS_THROW_IF_NOT_MSG(shape_.q > 0, "forward on an empty (default-constructed) head");
-  const size_t trace = shape_.trace_size();
   const size_t q = shape_.q;
   // A single query (the search path) runs inline: a parallel region would cost more than it.
 #pragma omp parallel if (n > 1)
   {
-    std::vector<double> buf(trace);
+    std::vector<double> amplitudes(amplitude_scratch_size());
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < int64_t(n); ++i) {
-      forward_trace(x + i * size_t(shape_.d), buf.data());
-      for (size_t j = 0; j < q; ++j) angles[i * q + j] = float(buf[trace - q + j]);
+      forward_one(x + i * size_t(shape_.d), amplitudes.data(), angles + i * q);
     }
   }
 }

@@ -62,6 +62,12 @@ class CircuitHead {
   /// Angles ϑ ∈ [0, π/2] for n inputs: x is n×d, angles is n×q. Parallel over n (OpenMP).
   void forward(size_t n, const float* x, float* angles) const;
 
+  /// Forward one input (d values, float or double) to its q output angles; `amplitudes` is
+  /// scratch of amplitude_scratch_size() doubles.
+  template <typename T>
+  void forward_one(const T* x, double* amplitudes, float* angles) const;
+  size_t amplitude_scratch_size() const { return 2 * size_t(shape_.padded_d); }
+
   /// Forward one input keeping every layer's qubit angles χ (shape().trace_size() doubles):
   /// trace[0 … d'−1] = encoded inputs, then each layer's outputs; the last q are the result.
   void forward_trace(const float* x, double* trace) const;

@@ -52,15 +52,13 @@ void FidelityHead::forward(size_t n, const float* x, float* angles) const {
   }
   const int d = mixer_->input_dim();
   const size_t q = size_t(circuit_.qubits());
-  const size_t trace = circuit_.shape().trace_size();
 #pragma omp parallel if (n > 1)
   {
-    std::vector<double> y(mixer_->width()), buf(trace);
+    std::vector<double> y(mixer_->width()), amplitudes(circuit_.amplitude_scratch_size());
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < int64_t(n); ++i) {
       mixer_->forward(x + size_t(i) * d, y.data());
-      forward_trace_double(circuit_, y.data(), buf.data());
-      for (size_t j = 0; j < q; ++j) angles[size_t(i) * q + j] = float(buf[trace - q + j]);
+      circuit_.forward_one(y.data(), amplitudes.data(), angles + size_t(i) * q);
     }
   }
 }

@@ -66,19 +66,22 @@ struct PairGates {
   }
 };
 
-/// Merges a pair of real single-qubit states a = cos χa|0> + sin χa|1> (kept) and
-/// b = cos χb|0> + sin χb|1> (dropped) into the kept qubit's new real state, returned as its
-/// angle χ with p1 = sin²χ (DESIGN §1.3 closed form):
+/// p1 of the merged kept qubit from the two inputs' amplitudes (cos χ, sin χ) (DESIGN §1.3
+/// closed form):
 ///
-///   a' = U_a a,  P_b = |(U_b b)_1|²,  p1 = (1 − P_b)·|a'_1|² + P_b·|(U_c a')_1|²,
-///   χ = atan2(√p1, √(1 − p1)) ∈ [0, π/2].
-inline double merge_pair(const PairGates& g, double chi_a, double chi_b) {
-  const double ca = std::cos(chi_a), sa = std::sin(chi_a);
-  const double cb = std::cos(chi_b), sb = std::sin(chi_b);
+///   a' = U_a a,  P_b = |(U_b b)_1|²,  p1 = (1 − P_b)·|a'_1|² + P_b·|(U_c a')_1|²  ∈ [0, 1].
+inline double merge_pair_p1(const PairGates& g, double ca, double sa, double cb, double sb) {
   const Complex a0 = g.a.out0(ca, sa), a1 = g.a.out1(ca, sa);
   const double pb = std::norm(g.b.out1(cb, sb));
+  return std::clamp((1.0 - pb) * std::norm(a1) + pb * std::norm(g.c.out1(a0, a1)), 0.0, 1.0);
+}
+
+/// Merges a pair of real single-qubit states a = cos χa|0> + sin χa|1> (kept) and
+/// b = cos χb|0> + sin χb|1> (dropped) into the kept qubit's new real state, returned as its
+/// angle χ = atan2(√p1, √(1 − p1)) ∈ [0, π/2] (see merge_pair_p1).
+inline double merge_pair(const PairGates& g, double chi_a, double chi_b) {
   const double p1 =
-      std::clamp((1.0 - pb) * std::norm(a1) + pb * std::norm(g.c.out1(a0, a1)), 0.0, 1.0);
+      merge_pair_p1(g, std::cos(chi_a), std::sin(chi_a), std::cos(chi_b), std::sin(chi_b));
   return std::atan2(std::sqrt(p1), std::sqrt(1.0 - p1));
 }
 

@@ -208,7 +208,37 @@ TEST(CircuitHeadOracle, TraceHoldsEncodingAndResult) {
   }
   std::vector<float> out(q);
   head.forward(1, x.data(), out.data());
-  for (int i = 0; i < q; ++i) EXPECT_EQ(out[i], float(trace[trace.size() - q + i]));
+  // forward carries amplitudes (cos χ, sin χ) between layers instead of angles: the same
+  // result up to rounding.
+  for (int i = 0; i < q; ++i) EXPECT_NEAR(out[i], trace[trace.size() - q + i], 1e-6);
+}
+
+TEST(CircuitHead, ForwardEqualsTheAngleTraceAtRealisticSizes) {
+  // The inference path (amplitudes, float or double inputs) against forward_trace (angles per
+  // layer, the gradients' reference), including padding and saturated inputs.
+  const Dims dims[] = {{384, 128}, {768, 96}, {300, 64}};
+  uint64_t seed = 900;
+  for (const auto& [d, q] : dims) {
+    CircuitHead head(d, q, ++seed);
+    std::mt19937_64 rng(seed);
+    std::vector<double> trace(head.shape().trace_size());
+    std::vector<double> scratch(head.amplitude_scratch_size());
+    double worst = 0;
+    for (int v = 0; v < 20; ++v) {
+      const auto x = random_vector(d, rng, v % 2 == 0 ? 1.0 : 20.0);
+      head.forward_trace(x.data(), trace.data());
+      std::vector<float> out(q), out_double(q);
+      head.forward(1, x.data(), out.data());
+      const std::vector<double> xd(x.begin(), x.end());
+      head.forward_one(xd.data(), scratch.data(), out_double.data());
+      for (int i = 0; i < q; ++i) {
+        const double reference = trace[trace.size() - q + i];
+        worst =
+            std::max({worst, std::abs(out[i] - reference), std::abs(out_double[i] - reference)});
+      }
+    }
+    EXPECT_LT(worst, 1e-6) << "d=" << d << " q=" << q;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
