@@ -416,17 +416,30 @@ Status Collection::upsert(const v1::UpsertRequest& request, v1::UpsertResponse* 
   }
   if (n == 0) return Status::OK;
 
-  std::lock_guard write_lock(write_mutex_);
   const size_t d = meta_.dimension;
   std::vector<float> raw(n * d);
   for (size_t i = 0; i < n; ++i) {
     std::copy(docs[int(i)].vector().begin(), docs[int(i)].vector().end(), raw.begin() + i * d);
   }
-  std::string codes;
-  if (trained()) {
-    codes.resize(n * index_code_size(*index_));
-    encode(*index_, n, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
+  // The head runs before write_mutex_ is taken, so one batch's encoding overlaps another's
+  // synced write. The head only changes in training, under write_mutex_, together with the
+  // generation: a batch encoded under an older generation is encoded again below.
+  std::shared_ptr<const faiss::Index> encoder;
+  uint32_t encoded_generation = 0;
+  {
+    std::shared_lock index_lock(index_mutex_);
+    encoder = index_;
+    encoded_generation = meta_.generation;
   }
+  std::string codes;
+  auto encode_with = [&](const faiss::Index& index) {
+    codes.resize(n * index_code_size(index));
+    encode(index, n, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
+  };
+  if (encoder) encode_with(*encoder);
+
+  std::lock_guard write_lock(write_mutex_);
+  if (trained() && (!encoder || encoded_generation != meta_.generation)) encode_with(*index_);
   const uint64_t first = labels_.ids.size();
   const size_t code_bytes = trained() ? index_code_size(*index_) : 0;
   const bool keep_raw = !(trained() && meta_.discard_vectors);

@@ -112,7 +112,9 @@ class Collection {
 
   mutable std::mutex write_mutex_;         // orders writers, guards meta_ changes
   mutable std::shared_mutex index_mutex_;  // index_, labels_
-  std::unique_ptr<faiss::Index> index_;    // null while untrained
+  // Null while untrained. Shared so that an upsert can encode with it outside the locks while
+  // training swaps in a new one.
+  std::shared_ptr<faiss::Index> index_;
   Labels labels_;
   std::mutex snapshot_mutex_;                  // one snapshot writer at a time
   std::atomic<int64_t> snapshot_entries_{-1};  // index entries in the newest snapshot
