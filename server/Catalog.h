@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/Collection.h"
+#include "server/SharedMutex.h"
 #include "server/Storage.h"
 
 namespace bloch::server {
@@ -48,7 +49,7 @@ class Catalog {
 
   CatalogOptions options_;
   std::unique_ptr<Storage> storage_;
-  mutable std::shared_mutex mutex_;  // collections_
+  mutable WriterPreferringSharedMutex mutex_;  // collections_
   std::map<std::string, std::shared_ptr<Collection>> collections_;
 };
 

@@ -890,9 +890,8 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
 
   {
     std::unique_lock index_lock(index_mutex_);
-    Meta next_meta = meta_;
-    next_meta.generation = next_generation;
-    std::swap(meta_, next_meta);
+    // Only the generation and the template change; the other fields are read without locks.
+    meta_.generation = next_generation;
     std::string old_template = template_bytes_;
     template_bytes_ = template_bytes;
     rocksdb::WriteBatch batch;
@@ -901,7 +900,7 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
     storage_.delete_generation_rows(meta_.uid, next_generation - 1, batch);
     s = storage_.write(batch);
     if (!s.ok()) {
-      std::swap(meta_, next_meta);
+      meta_.generation = next_generation - 1;
       template_bytes_ = old_template;
       return fail(s);
     }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bloch/v1/bloch.pb.h"
+#include "server/SharedMutex.h"
 #include "server/Storage.h"
 
 namespace bloch::server {
@@ -110,8 +111,8 @@ class Collection {
   Meta meta_;
   std::string template_bytes_;  // serialize_index of the trained, empty index ("" untrained)
 
-  mutable std::mutex write_mutex_;         // orders writers, guards meta_ changes
-  mutable std::shared_mutex index_mutex_;  // index_, labels_
+  mutable std::mutex write_mutex_;                   // orders writers, guards meta_ changes
+  mutable WriterPreferringSharedMutex index_mutex_;  // index_, labels_, meta_.generation
   // Null while untrained. Shared so that an upsert can encode with it outside the locks while
   // training swaps in a new one.
   std::shared_ptr<faiss::Index> index_;

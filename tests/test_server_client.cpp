@@ -185,8 +185,8 @@ TEST(Client, BulkWriterAcknowledgesEveryBatchAndStopsAtTheFirstError) {
   EXPECT_FALSE(writer->write(batch_of("bulk", 10, 100, 6000)).ok());
 }
 
-/// One Client shared by several threads (run under TSan by tests/run.sh).
-TEST(Client, ConcurrentCallsShareOneClient) {
+/// One Client shared by several threads.
+TEST(Client, CallsFromManyThreadsShareOneClient) {
   ScratchDir dir("client-threads");
   auto daemon = start_daemon(dir, "127.0.0.1:0");
   Client client(options_for("127.0.0.1:" + std::to_string(daemon->grpc_port())));
