@@ -28,6 +28,8 @@
 #include "index/FidelityHead.h"
 #include "server/Daemon.h"
 
+#include <spdlog/spdlog.h>
+
 namespace bloch::bench {
 namespace {
 
@@ -140,6 +142,7 @@ int run(const Options& o) {
   config.admin_listen = "";
   config.snapshot_interval_s = 0;
   config.log_level = "warn";
+  spdlog::set_level(spdlog::level::warn);
   server::Daemon daemon(config);
   if (const grpc::Status s = daemon.start(); !s.ok()) {
     std::fprintf(stderr, "cannot start: %s\n", s.error_message().c_str());

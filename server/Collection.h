@@ -4,9 +4,10 @@
 //
 // Concurrency (DESIGN §4): searches hold `index_mutex_` shared; a write batch is made durable
 // first (outside that lock, under `write_mutex_`, which orders writers and hands out labels) and
-// then applied to the index under `index_mutex_` exclusively, for that one batch only. Training
-// holds `write_mutex_` for its whole run (writes wait) and swaps the rebuilt index in under a
-// brief exclusive lock, so searches keep answering from the old index meanwhile.
+// then applied to the index under `index_mutex_` exclusively, for that one batch only (graph
+// kinds: in chunks of kGraphApplyChunk vectors, so searches interleave with a slow insert).
+// Training holds `write_mutex_` for its whole run (writes wait) and swaps the rebuilt index in
+// under a brief exclusive lock, so searches keep answering from the old index meanwhile.
 
 #include <faiss/Index.h>
 #include <grpcpp/support/status.h>
@@ -93,8 +94,9 @@ class Collection {
 
   grpc::Status load(const storage::StoredCollection& stored);
   grpc::Status rebuild_index_from_records();
-  grpc::Status add_to_index(faiss::Index& index, uint64_t first_label, size_t n,
-                            const std::vector<float>& raw, const std::string& codes) const;
+  /// Appends n entries with labels first_label…: raw is n × d, codes n × code size.
+  grpc::Status add_to_index(faiss::Index& index, uint64_t first_label, size_t n, const float* raw,
+                            const char* codes) const;
   grpc::Status read_vectors(uint32_t generation, const std::vector<uint64_t>& labels,
                             std::vector<float>* out) const;
   grpc::Status check_vector(const google::protobuf::RepeatedField<float>& values,
