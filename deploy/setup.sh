@@ -18,8 +18,8 @@ PACKAGES=(
   libboost-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   # benchmark harness: ann-benchmarks files, hnswlib peer, plots and Python clients
   libhdf5-dev libhnswlib-dev zlib1g-dev python3-numpy python3-matplotlib python3-grpcio python3-protobuf
-  # tooling around tests: curl for the admin endpoint
-  curl
+  # tooling around tests: curl for the admin endpoint, openssl for the TLS test's certificate
+  curl openssl
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -21,10 +21,11 @@ extern char** environ;
 
 namespace bloch::testing {
 
-/// Runs `argv` (argv[0] is the program path) with stdout and stderr appended to `log`; extra
-/// `env` entries ("NAME=value") are added to this process's environment. Returns the pid or -1.
+/// Runs `argv` (argv[0] is the program path) with stdout and stderr appended to `log` and, if
+/// given, standard input read from `input`; extra `env` entries ("NAME=value") are added to this
+/// process's environment. Returns the pid or -1.
 inline pid_t spawn_logged(std::vector<std::string> args, const std::string& log,
-                          const std::vector<std::string>& env = {}) {
+                          const std::vector<std::string>& env = {}, const std::string& input = "") {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -38,6 +39,7 @@ inline pid_t spawn_logged(std::vector<std::string> args, const std::string& log,
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  if (!input.empty()) posix_spawn_file_actions_addopen(&actions, 0, input.c_str(), O_RDONLY, 0);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);

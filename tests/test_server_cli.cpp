@@ -29,11 +29,13 @@ struct ToolRun {
   std::string output;  // stdout and stderr together
 };
 
-/// Runs a tool to completion; its output is captured through a file in `dir`.
-ToolRun run_tool(const ScratchDir& dir, std::vector<std::string> args) {
+/// Runs a tool to completion (standard input from the file `input`, if given); its output is
+/// captured through a file in `dir`.
+ToolRun run_tool(const ScratchDir& dir, std::vector<std::string> args,
+                 const std::string& input = "") {
   static int counter = 0;
   const std::string log = dir / ("tool-" + std::to_string(counter++) + ".log");
-  const pid_t pid = spawn_logged(std::move(args), log);
+  const pid_t pid = spawn_logged(std::move(args), log, {}, input);
   int status = 0;
   ::waitpid(pid, &status, 0);
   std::ifstream in(log);
@@ -74,9 +76,9 @@ class CliTest : public ::testing::Test {
     stub_ = connect(server_.port());
     std::ofstream(dir_ / "head.bin", std::ios::binary) << head_file_bytes(kDim, kQubits);
   }
-  ToolRun bloch(std::vector<std::string> args) {
+  ToolRun bloch(std::vector<std::string> args, const std::string& input = "") {
     args.insert(args.begin(), {BLOCH_CLI_PATH, "--address", address_});
-    return run_tool(dir_, std::move(args));
+    return run_tool(dir_, std::move(args), input);
   }
   ToolRun indexer(std::vector<std::string> args) {
     args.insert(args.begin(), {BLOCH_INDEXER_PATH, "--address", address_});
@@ -154,6 +156,54 @@ TEST_F(CliTest, LoadTheFixtureAndSearchEqualsTheExactIndex) {
   EXPECT_EQ(bloch({"delete", "docs", "doc-001"}).exit_code, 0);
   EXPECT_EQ(documents("docs"), 239u);
   EXPECT_NE(bloch({"describe", "docs"}).output.find("\"documents\": 239"), std::string::npos);
+}
+
+/// An untrained collection created by the indexer, trained supervised from (query, relevant
+/// document) pairs once every row is stored; then queries as JSON arrays on stdin.
+TEST_F(CliTest, SupervisedTrainingFromPairsAndQueriesOnStdin) {
+  {
+    std::ofstream ids(dir_ / "query-ids.txt");
+    std::ofstream qrels(dir_ / "qrels.tsv");
+    qrels << "query-id\tcorpus-id\tscore\n";
+    for (int q = 0; q < 6; ++q) {
+      ids << "q" << q << "\n";
+      for (int j = 0; j < 3; ++j) {
+        char doc[16];
+        std::snprintf(doc, sizeof doc, "doc-%03d", q * 7 + j);
+        qrels << "q" << q << "\t" << doc << "\t1\n";
+      }
+    }
+  }
+  const ToolRun load =
+      indexer({"-c", "sup", "--create", "--spec", "QC16,Flat", kFixtures + "/docs.npy", "--ids",
+               kFixtures + "/docs-ids.txt", "--train-queries", kFixtures + "/queries.npy",
+               "--train-query-ids", dir_ / "query-ids.txt", "--train-qrels", dir_ / "qrels.tsv",
+               "--epochs", "2"});
+  ASSERT_EQ(load.exit_code, 0) << load.output;
+  EXPECT_NE(load.output.find("training the head (supervised, 18 pairs)"), std::string::npos)
+      << load.output;
+  EXPECT_EQ(documents("sup"), 240u);
+  const ToolRun described = bloch({"--json", "describe", "sup"});
+  EXPECT_NE(described.output.find("\"head_state\":\"trained\""), std::string::npos)
+      << described.output;
+
+  const auto queries = fixture_rows("queries.npy", 6 * kDim);
+  {
+    std::ofstream in(dir_ / "stdin.jsonl");
+    in << nlohmann::json(std::vector<float>(queries.begin(), queries.begin() + kDim)) << "\n";
+    in << nlohmann::json{{"vector",
+                          std::vector<float>(queries.begin() + kDim, queries.begin() + 2 * kDim)}}
+       << "\n";
+  }
+  const ToolRun stdin_search =
+      bloch({"--json", "search", "sup", "--vectors", "-", "-k", "4"}, dir_ / "stdin.jsonl");
+  ASSERT_EQ(stdin_search.exit_code, 0) << stdin_search.output;
+  std::istringstream lines(stdin_search.output);
+  int results = 0;
+  for (std::string line; std::getline(lines, line); ++results) {
+    EXPECT_EQ(nlohmann::json::parse(line)["hits"].size(), 4u) << line;
+  }
+  EXPECT_EQ(results, 2);
 }
 
 TEST_F(CliTest, ResumeAfterAKilledLoadEndsWithTheSameCollection) {

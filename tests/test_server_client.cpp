@@ -185,6 +185,34 @@ TEST(Client, BulkWriterAcknowledgesEveryBatchAndStopsAtTheFirstError) {
   EXPECT_FALSE(writer->write(batch_of("bulk", 10, 100, 6000)).ok());
 }
 
+/// TLS end to end: a self-signed certificate for 127.0.0.1 made with the openssl tool; the client
+/// trusts it as its root. A plaintext client cannot talk to the TLS server.
+TEST(Client, TlsWithTheServersCertificateAsRoot) {
+  ScratchDir dir("client-tls");
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      (dir / "key.pem") + " -out " + (dir / "cert.pem") + " > " + (dir / "openssl.log") + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "openssl failed, see " << (dir / "openssl.log");
+  server::ServerConfig config;
+  config.data_dir = dir / "data";
+  config.listen = "127.0.0.1:0";
+  config.admin_listen = "";
+  config.tls_cert = dir / "cert.pem";
+  config.tls_key = dir / "key.pem";
+  server::Daemon daemon(config);
+  ASSERT_TRUE(daemon.start().ok());
+  ClientOptions options = options_for("127.0.0.1:" + std::to_string(daemon.grpc_port()));
+  options.tls = true;
+  options.tls_root_certs_file = dir / "cert.pem";
+  std::vector<v1::CollectionInfo> all;
+  const grpc::Status s = Client(options).list_collections(&all);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ClientOptions plaintext = options_for(options.address);
+  plaintext.max_attempts = 1;
+  EXPECT_EQ(Client(plaintext).list_collections(&all).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 /// One Client shared by several threads.
 TEST(Client, CallsFromManyThreadsShareOneClient) {
   ScratchDir dir("client-threads");
