@@ -101,11 +101,11 @@ std::vector<std::shared_ptr<Collection>> Catalog::list() const {
   return out;
 }
 
-size_t Catalog::snapshot_all() {
+size_t Catalog::snapshot_all(bool wait) {
   size_t written = 0;
   for (const auto& collection : list()) {
     bool wrote = false;
-    const Status s = collection->snapshot(&wrote);
+    const Status s = collection->snapshot(wait, &wrote);
     if (!s.ok()) spdlog::error("{}", s.error_message());
     written += wrote ? 1 : 0;
   }
@@ -115,7 +115,7 @@ size_t Catalog::snapshot_all() {
 void Catalog::close() {
   if (!storage_) return;
   for (const auto& collection : list()) collection->stop_background_work();
-  const size_t written = snapshot_all();
+  const size_t written = snapshot_all(/*wait=*/true);
   spdlog::info("closed: {} snapshots written", written);
   {
     std::unique_lock lock(mutex_);

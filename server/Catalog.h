@@ -36,8 +36,9 @@ class Catalog {
   grpc::Status find(const std::string& name, std::shared_ptr<Collection>* out) const;
   std::vector<std::shared_ptr<Collection>> list() const;
 
-  /// Snapshots every collection whose index changed; returns how many were written.
-  size_t snapshot_all();
+  /// Snapshots every collection whose index changed; returns how many were written. Without
+  /// `wait`, collections busy writing or training are skipped (the periodic pass).
+  size_t snapshot_all(bool wait);
   /// Stops background training and writes final snapshots (graceful shutdown).
   void close();
 

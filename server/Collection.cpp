@@ -938,10 +938,17 @@ std::string Collection::snapshot_path(uint32_t generation) const {
          ".bloch";
 }
 
-Status Collection::snapshot(bool* written) {
+Status Collection::snapshot(bool wait, bool* written) {
   if (written) *written = false;
-  std::lock_guard snapshot_lock(snapshot_mutex_);
-  std::shared_lock index_lock(index_mutex_);
+  // The index only changes under write_mutex_, so holding it (and not index_mutex_) freezes the
+  // index while searches go on reading it; a snapshot of a large graph then delays writes, not
+  // searches. Without `wait`, a busy collection (a write or a training run) is skipped.
+  std::unique_lock write_lock(write_mutex_, std::defer_lock);
+  if (wait) {
+    write_lock.lock();
+  } else if (!write_lock.try_lock()) {
+    return Status::OK;
+  }
   if (!index_ || index_->ntotal == snapshot_entries_) return Status::OK;
   try {
     std::filesystem::create_directories(snapshot_dir_);

@@ -61,9 +61,9 @@ class Collection {
   grpc::Status train(const v1::TrainHeadRequest& request, const TrainProgressSink& progress);
   void describe(v1::CollectionInfo* info) const;
 
-  /// Writes a snapshot of the index when it changed since the last one. Returns whether one
-  /// was written.
-  grpc::Status snapshot(bool* written = nullptr);
+  /// Writes a snapshot of the index when it changed since the last one; *written says whether
+  /// one was. With wait = false a collection busy writing or training is left for next time.
+  grpc::Status snapshot(bool wait, bool* written = nullptr);
   /// Stops background training (cancels it) and waits for it; called before a drop or exit.
   void stop_background_work();
   /// Deletes this collection's snapshot files.
@@ -119,7 +119,6 @@ class Collection {
   // training swaps in a new one.
   std::shared_ptr<faiss::Index> index_;
   Labels labels_;
-  std::mutex snapshot_mutex_;                  // one snapshot writer at a time
   std::atomic<int64_t> snapshot_entries_{-1};  // index entries in the newest snapshot
 
   mutable std::mutex training_mutex_;  // training_ and the background thread

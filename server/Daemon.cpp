@@ -139,7 +139,7 @@ void Daemon::schedule_snapshot() {
     if (ec) return;  // cancelled by stop()
     // On the io thread: one snapshot pass at a time, and stop() waits for it (the admin
     // endpoint answers after the pass).
-    catalog_->snapshot_all();
+    catalog_->snapshot_all(/*wait=*/false);
     schedule_snapshot();
   });
 }
