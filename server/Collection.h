@@ -7,7 +7,10 @@
 // then applied to the index under `index_mutex_` exclusively, for that one batch only (graph
 // kinds: in chunks of kGraphApplyChunk vectors, so searches interleave with a slow insert).
 // Training holds `write_mutex_` for its whole run (writes wait) and swaps the rebuilt index in
-// under a brief exclusive lock, so searches keep answering from the old index meanwhile.
+// under a brief exclusive lock, so searches keep answering from the old index meanwhile. A
+// snapshot holds `write_mutex_` only (the index cannot change under it): it delays writes, never
+// searches. `index_mutex_` prefers writers (SharedMutex.h), so a stream of searches cannot
+// starve a write batch.
 
 #include <faiss/Index.h>
 #include <grpcpp/support/status.h>
