@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <variant>
 
@@ -80,6 +81,17 @@ void assign(ServerConfig& config, const Setting& setting, const std::string& tex
       setting.field);
 }
 
+/// A setting's default as --help shows it ("" when empty).
+std::string default_text(const ServerConfig& config, const Setting& setting) {
+  return std::visit(
+      [&](auto member) {
+        std::ostringstream out;
+        out << config.*member;
+        return out.str();
+      },
+      setting.field);
+}
+
 void apply_file(ServerConfig& config, const std::string& path) {
   toml::table table;
   try {
@@ -125,10 +137,13 @@ bool parse_server_config(int argc, char** argv, ServerConfig* config, int* exit_
                  "flag names with '_' for '-'");
   std::vector<std::string> given(std::size(kServerSettings));
   std::vector<CLI::Option*> options;
+  const ServerConfig defaults;
   for (size_t i = 0; i < std::size(kServerSettings); ++i) {
     const Setting& s = kServerSettings[i];
+    const std::string fallback = default_text(defaults, s);
     options.push_back(app.add_option(std::string("--") + s.flag, given[i],
-                                     std::string(s.help) + " (env " + s.env + ")"));
+                                     std::string(s.help) + " (env " + s.env +
+                                         (fallback.empty() ? ")" : "; default " + fallback + ")")));
   }
   try {
     app.parse(argc, argv);
