@@ -367,6 +367,27 @@ Status Collection::read_vectors(uint32_t generation, const std::vector<uint64_t>
   return Status::OK;
 }
 
+Status Collection::read_codes(uint32_t generation, const std::vector<uint64_t>& labels,
+                              size_t code_bytes, std::string* out) const {
+  std::vector<std::string> keys;
+  for (uint64_t label : labels) keys.push_back(Storage::label_key(meta_.uid, generation, label));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), storage_.records());
+  const auto statuses = storage_.db()->MultiGet(rocksdb::ReadOptions(), families, slices, &values);
+  out->clear();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    storage::StoredRecord record;
+    if (!statuses[i].ok() || !record.ParseFromString(values[i]) ||
+        record.code().size() != code_bytes) {
+      return Status(StatusCode::DATA_LOSS, "collection '" + meta_.name + "': code of label " +
+                                               std::to_string(labels[i]) + " is missing");
+    }
+    out->append(record.code());
+  }
+  return Status::OK;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation
 
@@ -774,7 +795,14 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
   };
 
   std::lock_guard write_lock(write_mutex_);
-  if (meta_.discard_vectors && trained()) {
+  const bool compact = request.mode_case() == v1::TrainHeadRequest::kCompact;
+  if (compact && !trained()) {
+    return fail(Status(StatusCode::FAILED_PRECONDITION,
+                       "compact: collection '" + meta_.name + "' has no trained head yet"));
+  }
+  // A compaction of a flat index copies the stored codes; everything else encodes raw vectors.
+  const bool copy_codes = compact && !adds_from_raw_vectors(*index_);
+  if (meta_.discard_vectors && trained() && !copy_codes) {
     return fail(Status(StatusCode::FAILED_PRECONDITION,
                        "collection '" + meta_.name +
                            "' discards raw vectors, so it cannot be re-encoded by a new head"));
@@ -792,6 +820,7 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
   const uint64_t seed = request.seed() != 0 ? request.seed() : meta_.seed;
   Status s = make_index(meta_.dimension, meta_.spec, meta_.seed, &index);
   if (!s.ok()) return fail(s);
+  if (compact) index = deserialize_index(template_bytes_, "index template of '" + meta_.name + "'");
   HeadTrainerOptions options;
   options.seed = seed;
   if (request.max_epochs() != 0) options.max_epochs = int(request.max_epochs());
@@ -806,7 +835,9 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
   };
 
   try {
-    if (request.mode_case() == v1::TrainHeadRequest::kSupervised) {
+    if (compact) {
+      // The current head (and list centroids) as they are.
+    } else if (request.mode_case() == v1::TrainHeadRequest::kSupervised) {
       const auto& pairs = request.supervised().pairs();
       if (pairs.size() < 2) return fail(invalid("supervised.pairs: at least 2 pairs are needed"));
       std::vector<float> queries(size_t(pairs.size()) * meta_.dimension);
@@ -875,10 +906,14 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
     const size_t nb = std::min(kEncodeChunk, live.size() - at);
     std::vector<uint64_t> chunk(live.begin() + long(at), live.begin() + long(at + nb));
     std::vector<float> raw;
-    s = read_vectors(meta_.generation, chunk, &raw);
-    if (!s.ok()) return fail(s);
     std::string codes(nb * code_bytes, '\0');
-    encode(*index, nb, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
+    if (!meta_.discard_vectors || !copy_codes) {
+      s = read_vectors(meta_.generation, chunk, &raw);
+      if (!s.ok()) return fail(s);
+    }
+    s = copy_codes ? read_codes(meta_.generation, chunk, code_bytes, &codes) : Status::OK;
+    if (!s.ok()) return fail(s);
+    if (!copy_codes) encode(*index, nb, raw.data(), reinterpret_cast<uint8_t*>(codes.data()));
     rocksdb::WriteBatch batch;
     for (size_t i = 0; i < nb; ++i) {
       storage::StoredRecord record;

@@ -102,6 +102,9 @@ class Collection {
                             const char* codes) const;
   grpc::Status read_vectors(uint32_t generation, const std::vector<uint64_t>& labels,
                             std::vector<float>* out) const;
+  /// The stored codes of `labels` (code_bytes each), concatenated.
+  grpc::Status read_codes(uint32_t generation, const std::vector<uint64_t>& labels,
+                          size_t code_bytes, std::string* out) const;
   grpc::Status check_vector(const google::protobuf::RepeatedField<float>& values,
                             const std::string& field) const;
   grpc::Status require_trained() const;

@@ -155,6 +155,9 @@ TEST_F(CliTest, LoadTheFixtureAndSearchEqualsTheExactIndex) {
   EXPECT_EQ(bloch({"get", "docs", "doc-001"}).exit_code, 0);
   EXPECT_EQ(bloch({"delete", "docs", "doc-001"}).exit_code, 0);
   EXPECT_EQ(documents("docs"), 239u);
+  const ToolRun compacted = bloch({"compact", "docs"});
+  EXPECT_NE(compacted.output.find("239 documents, 239 index entries"), std::string::npos)
+      << compacted.output;
   EXPECT_NE(bloch({"describe", "docs"}).output.find("\"documents\": 239"), std::string::npos);
 }
 

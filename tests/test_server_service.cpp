@@ -458,6 +458,59 @@ TEST_F(ServiceTest, IvfCollectionsTrainSearchDeleteAndRestart) {
   EXPECT_EQ(search(all_lists).DebugString(), before.DebugString());
 }
 
+/// Compaction rebuilds the index from the live documents with the current head: the entries of
+/// replaced and deleted documents are gone and answers are unchanged (Flat: exactly; a Flat
+/// collection that discards raw vectors compacts from its stored codes).
+TEST_F(ServiceTest, CompactionDropsDeadEntriesAndKeepsAnswers) {
+  create("flat");
+  create("graph", "QC16,HNSW8");
+  {
+    v1::CreateCollectionRequest request;
+    request.set_name("codes-only");
+    request.set_dimension(kDim);
+    request.set_index_spec("QC16,Flat");
+    request.set_head_file(head_file_bytes(kDim, kQubits));
+    request.set_discard_vectors(true);
+    v1::CollectionInfo info;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->CreateCollection(&context, request, &info).ok());
+  }
+  const auto queries = make_documents(8, kDim, 211);
+  for (const std::string name : {"flat", "graph", "codes-only"}) {
+    ASSERT_TRUE(upsert(name, make_documents(300, kDim, 212)).ok());
+    ASSERT_TRUE(upsert(name, make_documents(50, kDim, 213)).ok());  // replaces doc-0 … doc-49
+    v1::DeleteRequest del;
+    del.set_collection(name);
+    for (int i = 100; i < 200; ++i) del.add_ids("doc-" + std::to_string(i));
+    v1::DeleteResponse deleted;
+    {
+      grpc::ClientContext context;
+      ASSERT_TRUE(stub_->Delete(&context, del, &deleted).ok());
+    }
+    EXPECT_EQ(describe(name).index_entries(), 350u);
+    const v1::SearchResponse before = search(search_request(name, queries, 10));
+
+    v1::TrainHeadRequest compact;
+    compact.set_collection(name);
+    compact.mutable_compact();
+    grpc::ClientContext context;
+    auto reader = stub_->TrainHead(&context, compact);
+    v1::TrainProgress progress;
+    while (reader->Read(&progress)) {
+    }
+    const grpc::Status s = reader->Finish();
+    ASSERT_TRUE(s.ok()) << name << ": " << s.error_message();
+    EXPECT_EQ(describe(name).index_entries(), 200u) << name;
+    EXPECT_EQ(describe(name).documents(), 200u) << name;
+    const v1::SearchResponse after = search(search_request(name, queries, 10));
+    if (name != "graph") {
+      EXPECT_EQ(after.DebugString(), before.DebugString()) << name;
+    } else {
+      for (const auto& result : after.results()) EXPECT_EQ(result.hits_size(), 10);
+    }
+  }
+}
+
 TEST_F(ServiceTest, SupervisedTrainingUsesStoredPositives) {
   create("sup");
   const auto docs = make_documents(200, kDim, 81);

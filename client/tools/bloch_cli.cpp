@@ -4,7 +4,7 @@
 //   bloch search docs --like d000042 --json                 # by a stored document's vector
 //   echo '[0.1, 0.2, ...]' | bloch search docs --vectors -  # JSON arrays on stdin
 //   bloch collections | describe NAME | get NAME ID.. | delete NAME ID.. | health
-//   bloch create NAME --dimension 384 --spec QC128,HNSW32 | drop NAME | train NAME
+//   bloch create NAME --dimension 384 --spec QC128,HNSW32 | drop NAME | train NAME | compact NAME
 //
 // --json prints JSON lines (one per query / collection / document) for scripts.
 
@@ -224,6 +224,9 @@ int main(int argc, char** argv) {
   auto* drop_cmd = app.add_subcommand("drop", "drop a collection and all its documents");
   drop_cmd->add_option("collection", name)->required();
   uint32_t sample = 0, epochs = 0;
+  auto* compact_cmd = app.add_subcommand(
+      "compact", "rebuild the index with the current head, dropping replaced and deleted entries");
+  compact_cmd->add_option("collection", name)->required();
   auto* train_cmd = app.add_subcommand("train", "train the head on stored vectors (unsupervised)");
   train_cmd->add_option("collection", name)->required();
   train_cmd->add_option("--sample", sample, "rows to train on (0: server default)");
@@ -298,6 +301,17 @@ int main(int argc, char** argv) {
     if (drop_cmd->parsed()) {
       check(client.drop_collection(name), "drop");
       std::printf("dropped %s\n", name.c_str());
+      return 0;
+    }
+    if (compact_cmd->parsed()) {
+      v1::TrainHeadRequest request;
+      request.set_collection(name);
+      request.mutable_compact();
+      check(client.train_head(request, nullptr), "compact");
+      v1::CollectionInfo info;
+      check(client.describe_collection(name, &info), "describe");
+      std::printf("compacted %s: %llu documents, %llu index entries\n", name.c_str(),
+                  (unsigned long long)info.documents(), (unsigned long long)info.index_entries());
       return 0;
     }
     if (train_cmd->parsed()) {

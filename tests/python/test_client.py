@@ -71,6 +71,9 @@ class PythonClientTest(unittest.TestCase):
         np.testing.assert_array_equal(got[0]["vector"], vectors[7].astype(np.float32))
         self.assertEqual(self.client.delete("py", ["p7", "nope"]), 1)
         self.assertEqual(self.client.describe("py")["documents"], 299)
+        self.assertEqual(self.client.describe("py")["index_entries"], 300)
+        self.client.compact("py")
+        self.assertEqual(self.client.describe("py")["index_entries"], 299)
         self.assertIn("py", [c["name"] for c in self.client.list_collections()])
 
     def test_errors_carry_code_and_field(self):

@@ -199,6 +199,16 @@ class Client:
         except grpc.RpcError as error:
             raise BlochError(error.code(), error.details() or "") from None
 
+    def compact(self, collection: str) -> None:
+        """Rebuilds the index with the current head, dropping replaced and deleted entries."""
+        request = bloch_pb2.TrainHeadRequest(collection=collection)
+        request.compact.SetInParent()
+        try:
+            for _ in self._stub.TrainHead(request, metadata=self._metadata):
+                pass
+        except grpc.RpcError as error:
+            raise BlochError(error.code(), error.details() or "") from None
+
     def health(self) -> bool:
         """True when the server reports SERVING."""
         try:
