@@ -40,7 +40,7 @@ struct Options {
   size_t batch = 1000;
   size_t in_flight = 4;
   double seconds = 10;
-  std::string dir = "/tmp/bloch-service-bench";
+  std::string dir = (std::filesystem::temp_directory_path() / "bloch-service-bench").string();
 };
 
 /// Clustered rows (tests/SyntheticData.h): 64 centres N(0,1), points = centre + 0.3·N(0,1).
