@@ -47,6 +47,41 @@ double input_qubit_angle(double x) {
   return -theta / 2;
 }
 
+namespace {
+
+/// (cos χ, sin χ) of input_qubit_angle(x) without a sin/cos call. χ = −α with
+/// α = (1 + tanh x)·π/4 = π/4 + β, β = (π/4)·tanh x ∈ (−π/4, π/4), so
+///   cos χ = cos α = (cos β − sin β)/√2,   sin χ = −sin α = −(cos β + sin β)/√2,
+/// and on |β| ≤ π/4 the Taylor series of sin β to β¹⁷ and cos β to β¹⁶ are exact to double
+/// rounding (first omitted terms below 2e−17).
+inline void input_amplitudes(double x, double* c, double* s) {
+  const double beta = std::numbers::pi / 4 * std::tanh(x);
+  const double b2 = beta * beta;
+  double sin_b = 1.0 / 355687428096000.0;  // 1/17!
+  sin_b = sin_b * b2 - 1.0 / 1307674368000.0;
+  sin_b = sin_b * b2 + 1.0 / 6227020800.0;
+  sin_b = sin_b * b2 - 1.0 / 39916800.0;
+  sin_b = sin_b * b2 + 1.0 / 362880.0;
+  sin_b = sin_b * b2 - 1.0 / 5040.0;
+  sin_b = sin_b * b2 + 1.0 / 120.0;
+  sin_b = sin_b * b2 - 1.0 / 6.0;
+  sin_b = (sin_b * b2 + 1.0) * beta;
+  double cos_b = 1.0 / 20922789888000.0;  // 1/16!
+  cos_b = cos_b * b2 - 1.0 / 87178291200.0;
+  cos_b = cos_b * b2 + 1.0 / 479001600.0;
+  cos_b = cos_b * b2 - 1.0 / 3628800.0;
+  cos_b = cos_b * b2 + 1.0 / 40320.0;
+  cos_b = cos_b * b2 - 1.0 / 720.0;
+  cos_b = cos_b * b2 + 1.0 / 24.0;
+  cos_b = cos_b * b2 - 0.5;
+  cos_b = cos_b * b2 + 1.0;
+  constexpr double kInvSqrt2 = 0.70710678118654752440;
+  *c = (cos_b - sin_b) * kInvSqrt2;
+  *s = -(cos_b + sin_b) * kInvSqrt2;
+}
+
+}  // namespace
+
 CircuitHead::CircuitHead(int d, int q, uint64_t seed) : shape_(HeadShape::make(d, q)) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -98,11 +133,7 @@ void CircuitHead::forward_one(const T* x, double* amplitudes, float* angles) con
   const int n0 = shape_.padded_d;
   double* c = amplitudes;
   double* s = amplitudes + n0;
-  for (int j = 0; j < n0; ++j) {
-    const double chi = input_qubit_angle(j < shape_.d ? double(x[j]) : 0.0);
-    c[j] = std::cos(chi);
-    s[j] = std::sin(chi);
-  }
+  for (int j = 0; j < n0; ++j) input_amplitudes(j < shape_.d ? double(x[j]) : 0.0, &c[j], &s[j]);
   const PairGates* g = gates_.data();
   for (int l = 0; l < shape_.layers; ++l) {
     const int half = shape_.layer_inputs(l) / 2;
