@@ -53,9 +53,10 @@ namespace {
 /// α = (1 + tanh x)·π/4 = π/4 + β, β = (π/4)·tanh x ∈ (−π/4, π/4), so
 ///   cos χ = cos α = (cos β − sin β)/√2,   sin χ = −sin α = −(cos β + sin β)/√2,
 /// and on |β| ≤ π/4 the Taylor series of sin β to β¹⁷ and cos β to β¹⁶ are exact to double
-/// rounding (first omitted terms below 2e−17).
+/// rounding (first omitted terms below 2e−17). tanh x = 1 − 2/(e^{2x} + 1) is exact to a few
+/// ulp of 1 in absolute terms, all that β needs, and costs one exp instead of tanh's expm1.
 inline void input_amplitudes(double x, double* c, double* s) {
-  const double beta = std::numbers::pi / 4 * std::tanh(x);
+  const double beta = std::numbers::pi / 4 * (1.0 - 2.0 / (std::exp(2.0 * x) + 1.0));
   const double b2 = beta * beta;
   double sin_b = 1.0 / 355687428096000.0;  // 1/17!
   sin_b = sin_b * b2 - 1.0 / 1307674368000.0;
