@@ -256,7 +256,9 @@ Status Collection::load(const storage::StoredCollection& stored) {
   }
   labels.dead = labels.ids.size() - labels.by_id.size();
   labels_ = std::move(labels);
-  if (template_bytes_.empty()) return Status::OK;
+  // Untrained: describe() reports the form of the head a training run will start from.
+  if (template_bytes_.empty())
+    return make_index(meta_.dimension, meta_.spec, meta_.seed, &untrained_shape_);
   return rebuild_index_from_records();
 }
 
@@ -352,10 +354,8 @@ Status Collection::read_vectors(uint32_t generation, const std::vector<uint64_t>
   std::vector<std::string> keys;
   keys.reserve(labels.size());
   for (uint64_t label : labels) keys.push_back(Storage::label_key(meta_.uid, generation, label));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<std::string> values;
-  std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), storage_.vectors());
-  const auto statuses = storage_.db()->MultiGet(rocksdb::ReadOptions(), families, slices, &values);
+  const auto statuses = storage_.multi_get(storage_.vectors(), keys, &values);
   out->resize(labels.size() * d);
   for (size_t i = 0; i < labels.size(); ++i) {
     if (!statuses[i].ok() || values[i].size() != d * sizeof(float)) {
@@ -371,10 +371,8 @@ Status Collection::read_codes(uint32_t generation, const std::vector<uint64_t>& 
                               size_t code_bytes, std::string* out) const {
   std::vector<std::string> keys;
   for (uint64_t label : labels) keys.push_back(Storage::label_key(meta_.uid, generation, label));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<std::string> values;
-  std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), storage_.records());
-  const auto statuses = storage_.db()->MultiGet(rocksdb::ReadOptions(), families, slices, &values);
+  const auto statuses = storage_.multi_get(storage_.records(), keys, &values);
   out->clear();
   for (size_t i = 0; i < labels.size(); ++i) {
     storage::StoredRecord record;
@@ -560,11 +558,8 @@ Status Collection::get(const v1::GetRequest& request, v1::GetResponse* response)
     labels.push_back(it->second);
     ids.push_back(id);
   }
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<std::string> payloads;
-  std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), storage_.docs());
-  const auto statuses =
-      storage_.db()->MultiGet(rocksdb::ReadOptions(), families, slices, &payloads);
+  const auto statuses = storage_.multi_get(storage_.docs(), keys, &payloads);
   std::vector<float> raw;
   if (request.with_vectors()) {
     Status s = read_vectors(meta_.generation, labels, &raw);
@@ -678,9 +673,7 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
     for (const auto& query_hits : hits) {
       for (const auto& hit : query_hits) keys.push_back(Storage::doc_key(meta_.uid, hit.first));
     }
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), storage_.docs());
-    statuses = storage_.db()->MultiGet(rocksdb::ReadOptions(), families, slices, &payloads);
+    statuses = storage_.multi_get(storage_.docs(), keys, &payloads);
   }
   size_t at = 0;
   for (const auto& query_hits : hits) {
@@ -709,11 +702,7 @@ void Collection::describe(v1::CollectionInfo* info) const {
   info->set_head_state(training_now_ ? v1::CollectionInfo::TRAINING
                        : trained()   ? v1::CollectionInfo::TRAINED
                                      : v1::CollectionInfo::UNTRAINED);
-  std::unique_ptr<faiss::Index> fresh;
-  const faiss::Index* shape = index_.get();
-  if (shape == nullptr && make_index(meta_.dimension, meta_.spec, meta_.seed, &fresh).ok()) {
-    shape = fresh.get();
-  }
+  const faiss::Index* shape = index_ ? index_.get() : untrained_shape_.get();
   if (shape != nullptr) {
     info->set_qubits(uint32_t(index_codec(*shape).qubits()));
     info->set_code_bits(uint32_t(index_codec(*shape).bits()));
@@ -818,9 +807,13 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
 
   std::unique_ptr<faiss::Index> index;
   const uint64_t seed = request.seed() != 0 ? request.seed() : meta_.seed;
-  Status s = make_index(meta_.dimension, meta_.spec, meta_.seed, &index);
-  if (!s.ok()) return fail(s);
-  if (compact) index = deserialize_index(template_bytes_, "index template of '" + meta_.name + "'");
+  Status s;
+  if (compact) {
+    index = deserialize_index(template_bytes_, "index template of '" + meta_.name + "'");
+  } else {
+    s = make_index(meta_.dimension, meta_.spec, meta_.seed, &index);
+    if (!s.ok()) return fail(s);
+  }
   HeadTrainerOptions options;
   options.seed = seed;
   if (request.max_epochs() != 0) options.max_epochs = int(request.max_epochs());

@@ -124,6 +124,8 @@ class Collection {
   // Null while untrained. Shared so that an upsert can encode with it outside the locks while
   // training swaps in a new one.
   std::shared_ptr<faiss::Index> index_;
+  // While untrained: a fresh index of the collection's spec, made once, for describe().
+  std::unique_ptr<faiss::Index> untrained_shape_;
   Labels labels_;
   std::atomic<int64_t> snapshot_entries_{-1};  // index entries in the newest snapshot
 

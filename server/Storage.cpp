@@ -86,6 +86,14 @@ grpc::Status Storage::write_unsynced(rocksdb::WriteBatch& batch) {
   return s.ok() ? grpc::Status::OK : storage_error(s, "write");
 }
 
+std::vector<rocksdb::Status> Storage::multi_get(rocksdb::ColumnFamilyHandle* family,
+                                                const std::vector<std::string>& keys,
+                                                std::vector<std::string>* values) const {
+  const std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  const std::vector<rocksdb::ColumnFamilyHandle*> families(keys.size(), family);
+  return db_->MultiGet(rocksdb::ReadOptions(), families, slices, values);
+}
+
 grpc::Status Storage::load_collections(std::vector<storage::StoredCollection>* out) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
   for (it->Seek(kCollectionPrefix); it->Valid() && it->key().starts_with(kCollectionPrefix);

@@ -48,6 +48,11 @@ class Storage {
   /// sequential). For bulk rewrites that end with a synced switch-over batch.
   grpc::Status write_unsynced(rocksdb::WriteBatch& batch);
 
+  /// Values of `keys` in `family` (one read); statuses[i] says whether keys[i] was found.
+  std::vector<rocksdb::Status> multi_get(rocksdb::ColumnFamilyHandle* family,
+                                         const std::vector<std::string>& keys,
+                                         std::vector<std::string>* values) const;
+
   /// Every stored collection.
   grpc::Status load_collections(std::vector<storage::StoredCollection>* out) const;
   /// Reserves a fresh collection uid (persisted in `batch`).
