@@ -1,6 +1,5 @@
 #include "LineReader.h"
 
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <vector>
 
@@ -32,18 +31,13 @@ bool LineReader::next(std::string& line) {
   return true;
 }
 
-std::vector<std::string> read_ids(const std::string& path, const std::string& id_field) {
-  const bool json = path.find(".json") != std::string::npos;
+void for_each_jsonl_record(const std::string& path, const std::string& id_field,
+                           const std::function<void(std::string id, nlohmann::json& object)>& f) {
   LineReader reader(path);
-  std::vector<std::string> ids;
   for (std::string line; reader.next(line);) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where =
         "file '" + path + "' line " + std::to_string(reader.line_number() + 1);
-    if (!json) {
-      if (line.empty()) throw std::runtime_error(where + ": empty id");
-      ids.push_back(line);
-      continue;
-    }
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(line);
@@ -51,10 +45,25 @@ std::vector<std::string> read_ids(const std::string& path, const std::string& id
       throw std::runtime_error(where + ": not valid JSON: " + e.what());
     }
     const auto id = object.is_object() ? object.find(id_field) : object.end();
-    if (!object.is_object() || id == object.end()) {
-      throw std::runtime_error(where + ": no \"" + id_field + "\" field");
+    if (id == object.end()) throw std::runtime_error(where + ": no \"" + id_field + "\" field");
+    f(id->is_string() ? id->get<std::string>() : id->dump(), object);
+  }
+}
+
+std::vector<std::string> read_ids(const std::string& path, const std::string& id_field) {
+  std::vector<std::string> ids;
+  if (path.find(".json") != std::string::npos) {
+    for_each_jsonl_record(path, id_field,
+                          [&](std::string id, nlohmann::json&) { ids.push_back(std::move(id)); });
+    return ids;
+  }
+  LineReader reader(path);
+  for (std::string line; reader.next(line);) {
+    if (line.empty()) {
+      throw std::runtime_error("file '" + path + "' line " +
+                               std::to_string(reader.line_number() + 1) + ": empty id");
     }
-    ids.push_back(id->is_string() ? id->get<std::string>() : id->dump());
+    ids.push_back(line);
   }
   return ids;
 }

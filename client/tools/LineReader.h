@@ -5,6 +5,8 @@
 
 #include <zlib.h>
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,12 @@ class LineReader {
   gzFile file_ = nullptr;
   size_t line_ = 0;
 };
+
+/// Calls f(id, object) for every non-blank line of a JSONL(.gz) file, each a JSON object; id is
+/// its field `id_field` (a string as it is, any other value as JSON text). Throws
+/// std::runtime_error naming the file and line for bad JSON or a missing id.
+void for_each_jsonl_record(const std::string& path, const std::string& id_field,
+                           const std::function<void(std::string id, nlohmann::json& object)>& f);
 
 /// The ids of a sidecar file: one per line of a text file, or field `id_field` of every line of
 /// a .jsonl / .jsonl.gz file. Throws naming the file and line.

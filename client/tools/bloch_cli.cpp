@@ -15,24 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include "ConnectionFlags.h"
+#include "StatusCheck.h"
 #include "VectorSource.h"
 
 namespace bloch::tools {
 namespace {
 
 using nlohmann::json;
-
-struct Fatal : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-void check(const grpc::Status& s, const std::string& what) {
-  if (!s.ok()) {
-    throw Fatal(what + ": " +
-                (s.error_message().empty() ? "gRPC status " + std::to_string(int(s.error_code()))
-                                           : s.error_message()));
-  }
-}
 
 json payload_json(const std::string& text) {
   if (text.empty()) return nullptr;
@@ -74,12 +63,12 @@ std::vector<std::vector<float>> read_queries(const std::string& path, const std:
     const json value = json::parse(line, nullptr, false);
     const json& vector = value.is_object() && value.contains("vector") ? value["vector"] : value;
     if (!vector.is_array()) {
-      throw Fatal("stdin line " + std::to_string(n + 1) +
-                  ": expected a JSON array of numbers or {\"vector\": [...]}");
+      throw ToolError("stdin line " + std::to_string(n + 1) +
+                      ": expected a JSON array of numbers or {\"vector\": [...]}");
     }
     std::vector<float> values;
     for (const auto& x : vector) {
-      if (!x.is_number()) throw Fatal("stdin line " + std::to_string(n + 1) + ": non-number");
+      if (!x.is_number()) throw ToolError("stdin line " + std::to_string(n + 1) + ": non-number");
       values.push_back(x.get<float>());
     }
     queries.push_back(std::move(values));
@@ -121,7 +110,7 @@ int search(Client& client, const SearchFlags& flags, bool as_json) {
     v1::GetResponse found;
     check(client.get(flags.collection, {flags.like}, true, &found), "get '" + flags.like + "'");
     if (found.documents_size() == 0) {
-      throw Fatal("collection '" + flags.collection + "' has no document '" + flags.like + "'");
+      throw ToolError("collection '" + flags.collection + "' has no document '" + flags.like + "'");
     }
     const auto& v = found.documents(0).vector();
     queries.emplace_back(v.begin(), v.end());
@@ -130,7 +119,7 @@ int search(Client& client, const SearchFlags& flags, bool as_json) {
     auto more = read_queries(flags.vectors, flags.format);
     queries.insert(queries.end(), more.begin(), more.end());
   }
-  if (queries.empty()) throw Fatal("no query: pass --vectors FILE|- or --like ID");
+  if (queries.empty()) throw ToolError("no query: pass --vectors FILE|- or --like ID");
   v1::SearchRequest request;
   request.set_collection(flags.collection);
   request.set_k(flags.k);
@@ -290,7 +279,7 @@ int main(int argc, char** argv) {
       if (train_on_first_n > 0) create_request.set_train_on_first_n(train_on_first_n);
       if (!head_file.empty()) {
         std::ifstream in(head_file, std::ios::binary);
-        if (!in) throw Fatal("head file '" + head_file + "' cannot be read");
+        if (!in) throw ToolError("head file '" + head_file + "' cannot be read");
         create_request.set_head_file(std::string(std::istreambuf_iterator<char>(in), {}));
       }
       v1::CollectionInfo info;

@@ -24,6 +24,7 @@
 #include "ConnectionFlags.h"
 #include "LineReader.h"
 #include "Progress.h"
+#include "StatusCheck.h"
 #include "VectorSource.h"
 
 namespace bloch::tools {
@@ -55,43 +56,14 @@ struct IndexerFlags {
   ConnectionFlags connection;
 };
 
-/// A failure that ends the run with exit code 1 and this message.
-struct Fatal : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string status_text(const grpc::Status& s) {
-  return s.error_message().empty() ? "gRPC status " + std::to_string(int(s.error_code()))
-                                   : s.error_message();
-}
-
-void check(const grpc::Status& s, const std::string& what) {
-  if (!s.ok()) throw Fatal(what + ": " + status_text(s));
-}
-
 /// id → payload JSON from a JSONL(.gz) sidecar; the id field is left out of the payload.
 std::unordered_map<std::string, std::string> read_payloads(const std::string& path,
                                                            const std::string& id_field) {
   std::unordered_map<std::string, std::string> payloads;
-  LineReader reader(path);
-  for (std::string line; reader.next(line);) {
-    if (line.empty()) continue;
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Fatal("file '" + path + "' line " + std::to_string(reader.line_number() + 1) +
-                  ": not valid JSON: " + e.what());
-    }
-    const auto id = object.is_object() ? object.find(id_field) : object.end();
-    if (id == object.end()) {
-      throw Fatal("file '" + path + "' line " + std::to_string(reader.line_number() + 1) +
-                  ": no \"" + id_field + "\" field");
-    }
-    const std::string key = id->is_string() ? id->get<std::string>() : id->dump();
+  for_each_jsonl_record(path, id_field, [&](std::string id, nlohmann::json& object) {
     object.erase(id_field);
-    payloads[key] = object.dump();
-  }
+    payloads[std::move(id)] = object.dump();
+  });
   return payloads;
 }
 
@@ -106,9 +78,9 @@ class Indexer {
     if (!flags_.ids_file.empty()) {
       ids_ = read_ids(flags_.ids_file, flags_.id_field);
       if (source_->rows() && ids_.size() != *source_->rows()) {
-        throw Fatal("file '" + flags_.ids_file + "' has " + std::to_string(ids_.size()) +
-                    " ids for the " + std::to_string(*source_->rows()) + " rows of '" +
-                    flags_.file + "'");
+        throw ToolError("file '" + flags_.ids_file + "' has " + std::to_string(ids_.size()) +
+                        " ids for the " + std::to_string(*source_->rows()) + " rows of '" +
+                        flags_.file + "'");
       }
     }
     if (!flags_.payloads_file.empty()) {
@@ -166,8 +138,8 @@ class Indexer {
     grpc::Status s = client_.describe_collection(flags_.collection, &info);
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
       if (!flags_.create) {
-        throw Fatal("collection '" + flags_.collection +
-                    "' does not exist; pass --create (with --spec) to create it");
+        throw ToolError("collection '" + flags_.collection +
+                        "' does not exist; pass --create (with --spec) to create it");
       }
       v1::CreateCollectionRequest request;
       request.set_name(flags_.collection);
@@ -180,9 +152,9 @@ class Indexer {
     }
     check(s, "describe collection '" + flags_.collection + "'");
     if (info.dimension() != d) {
-      throw Fatal("file '" + flags_.file + "' has dimension " + std::to_string(d) +
-                  " but collection '" + flags_.collection + "' has dimension " +
-                  std::to_string(info.dimension()));
+      throw ToolError("file '" + flags_.file + "' has dimension " + std::to_string(d) +
+                      " but collection '" + flags_.collection + "' has dimension " +
+                      std::to_string(info.dimension()));
     }
     return info;
   }
@@ -209,7 +181,7 @@ class Indexer {
       if (!problem.empty()) {
         const std::string message =
             "file '" + flags_.file + "' row " + std::to_string(index) + ": " + problem;
-        if (!flags_.skip_bad_rows) throw Fatal(message);
+        if (!flags_.skip_bad_rows) throw ToolError(message);
         if (rejected_.size() < 10) rejected_.push_back(message);
         ++rejected_count_;
         continue;
@@ -278,7 +250,7 @@ class Indexer {
 
   void train_supervised() {
     if (flags_.train_queries.empty() || flags_.train_query_ids.empty()) {
-      throw Fatal("--train-qrels needs --train-queries and --train-query-ids");
+      throw ToolError("--train-qrels needs --train-queries and --train-query-ids");
     }
     auto queries = open_vector_source(flags_.train_queries);
     const auto query_ids = read_ids(flags_.train_query_ids, flags_.id_field);
@@ -288,8 +260,8 @@ class Indexer {
     while (queries->read(4096, rows) > 0) {
     }
     if (rows.size() != query_ids.size()) {
-      throw Fatal("file '" + flags_.train_queries + "' has " + std::to_string(rows.size()) +
-                  " rows for " + std::to_string(query_ids.size()) + " query ids");
+      throw ToolError("file '" + flags_.train_queries + "' has " + std::to_string(rows.size()) +
+                      " rows for " + std::to_string(query_ids.size()) + " query ids");
     }
     v1::TrainHeadRequest request;
     request.set_collection(flags_.collection);
