@@ -58,24 +58,31 @@ namespace {
 inline void input_amplitudes(double x, double* c, double* s) {
   const double beta = std::numbers::pi / 4 * (1.0 - 2.0 / (std::exp(2.0 * x) + 1.0));
   const double b2 = beta * beta;
-  double sin_b = 1.0 / 355687428096000.0;  // 1/17!
-  sin_b = sin_b * b2 - 1.0 / 1307674368000.0;
-  sin_b = sin_b * b2 + 1.0 / 6227020800.0;
-  sin_b = sin_b * b2 - 1.0 / 39916800.0;
-  sin_b = sin_b * b2 + 1.0 / 362880.0;
-  sin_b = sin_b * b2 - 1.0 / 5040.0;
-  sin_b = sin_b * b2 + 1.0 / 120.0;
-  sin_b = sin_b * b2 - 1.0 / 6.0;
-  sin_b = (sin_b * b2 + 1.0) * beta;
-  double cos_b = 1.0 / 20922789888000.0;  // 1/16!
-  cos_b = cos_b * b2 - 1.0 / 87178291200.0;
-  cos_b = cos_b * b2 + 1.0 / 479001600.0;
-  cos_b = cos_b * b2 - 1.0 / 3628800.0;
-  cos_b = cos_b * b2 + 1.0 / 40320.0;
-  cos_b = cos_b * b2 - 1.0 / 720.0;
-  cos_b = cos_b * b2 + 1.0 / 24.0;
-  cos_b = cos_b * b2 - 0.5;
-  cos_b = cos_b * b2 + 1.0;
+  // Horner in β²: sin β = β Σ (−1)^k β^{2k}/(2k+1)!, cos β = Σ (−1)^k β^{2k}/(2k)!, k = 8 … 0.
+  static constexpr double kSin[] = {1.0 / 355687428096000.0,
+                                    -1.0 / 1307674368000.0,
+                                    1.0 / 6227020800.0,
+                                    -1.0 / 39916800.0,
+                                    1.0 / 362880.0,
+                                    -1.0 / 5040.0,
+                                    1.0 / 120.0,
+                                    -1.0 / 6.0,
+                                    1.0};
+  static constexpr double kCos[] = {1.0 / 20922789888000.0,
+                                    -1.0 / 87178291200.0,
+                                    1.0 / 479001600.0,
+                                    -1.0 / 3628800.0,
+                                    1.0 / 40320.0,
+                                    -1.0 / 720.0,
+                                    1.0 / 24.0,
+                                    -0.5,
+                                    1.0};
+  double sin_b = 0, cos_b = 0;
+  for (int k = 0; k < 9; ++k) {
+    sin_b = sin_b * b2 + kSin[k];
+    cos_b = cos_b * b2 + kCos[k];
+  }
+  sin_b *= beta;
   constexpr double kInvSqrt2 = 0.70710678118654752440;
   *c = (cos_b - sin_b) * kInvSqrt2;
   *s = -(cos_b + sin_b) * kInvSqrt2;
