@@ -73,6 +73,19 @@ inline std::string head_file_bytes(int d, int q, int butterflies = 1, uint64_t s
   return FidelityHead::make(HeadSpec{d, q, butterflies, seed}).to_bytes();
 }
 
+/// A create request for collection `name` of dimension d under `spec`, with an uploaded fresh
+/// head of q qubits (trained and searchable at once; exact-search comparisons can rebuild the
+/// same head from head_file_bytes(d, q)).
+inline v1::CreateCollectionRequest create_request(const std::string& name, int d, int q,
+                                                  const std::string& spec) {
+  v1::CreateCollectionRequest request;
+  request.set_name(name);
+  request.set_dimension(uint32_t(d));
+  request.set_index_spec(spec);
+  request.set_head_file(head_file_bytes(d, q));
+  return request;
+}
+
 inline std::unique_ptr<v1::Bloch::Stub> connect(int port) {
   return v1::Bloch::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));

@@ -15,6 +15,7 @@
 
 #include "BlochdProcess.h"
 #include "ServerTestKit.h"
+#include "VectorSource.h"
 #include "index/IndexFidelityFlat.h"
 
 namespace bloch::testing {
@@ -61,11 +62,14 @@ void write_npy(const std::string& path, const std::vector<float>& data, size_t r
 
 /// The fixture's rows (the .npy data after its header).
 std::vector<float> fixture_rows(const std::string& name, size_t count) {
-  std::ifstream in(kFixtures + "/" + name, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<float> rows(count);
-  std::memcpy(rows.data(), bytes.data() + bytes.size() - count * 4, count * 4);
-  return rows;
+  auto source = tools::open_vector_source(kFixtures + "/" + name);
+  std::vector<tools::VectorRow> rows;
+  while (source->read(1024, rows) > 0) {
+  }
+  std::vector<float> values;
+  for (const auto& row : rows) values.insert(values.end(), row.values.begin(), row.values.end());
+  EXPECT_EQ(values.size(), count) << name;
+  return values;
 }
 
 class CliTest : public ::testing::Test {

@@ -152,11 +152,7 @@ TEST(Client, BulkWriterAcknowledgesEveryBatchAndStopsAtTheFirstError) {
   ScratchDir dir("client-bulk");
   auto daemon = start_daemon(dir, "127.0.0.1:0");
   Client client(options_for("127.0.0.1:" + std::to_string(daemon->grpc_port())));
-  v1::CreateCollectionRequest create;
-  create.set_name("bulk");
-  create.set_dimension(kDim);
-  create.set_index_spec("QC8,Flat");
-  create.set_head_file(head_file_bytes(kDim, kQubits));
+  v1::CreateCollectionRequest create = create_request("bulk", kDim, kQubits, "QC8,Flat");
   ASSERT_TRUE(client.create_collection(create).ok());
   {
     auto writer = client.bulk_writer(3);
@@ -218,11 +214,7 @@ TEST(Client, CallsFromManyThreadsShareOneClient) {
   ScratchDir dir("client-threads");
   auto daemon = start_daemon(dir, "127.0.0.1:0");
   Client client(options_for("127.0.0.1:" + std::to_string(daemon->grpc_port())));
-  v1::CreateCollectionRequest create;
-  create.set_name("shared");
-  create.set_dimension(kDim);
-  create.set_index_spec("QC8,Flat");
-  create.set_head_file(head_file_bytes(kDim, kQubits));
+  v1::CreateCollectionRequest create = create_request("shared", kDim, kQubits, "QC8,Flat");
   ASSERT_TRUE(client.create_collection(create).ok());
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;

@@ -26,11 +26,7 @@ constexpr int kDim = 24;
 constexpr int kQubits = 12;
 
 void create_collection(v1::Bloch::Stub& stub, const std::string& name, const std::string& spec) {
-  v1::CreateCollectionRequest request;
-  request.set_name(name);
-  request.set_dimension(kDim);
-  request.set_index_spec(spec);
-  request.set_head_file(head_file_bytes(kDim, kQubits));
+  v1::CreateCollectionRequest request = create_request(name, kDim, kQubits, spec);
   v1::CollectionInfo info;
   grpc::ClientContext context;
   const grpc::Status s = stub.CreateCollection(&context, request, &info);

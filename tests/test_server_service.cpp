@@ -52,11 +52,7 @@ class ServiceTest : public ::testing::Test {
 
   /// A trained collection from an uploaded head.
   void create(const std::string& name, const std::string& spec = "QC16,Flat") {
-    v1::CreateCollectionRequest request;
-    request.set_name(name);
-    request.set_dimension(kDim);
-    request.set_index_spec(spec);
-    request.set_head_file(head_file_bytes(kDim, kQubits));
+    v1::CreateCollectionRequest request = create_request(name, kDim, kQubits, spec);
     v1::CollectionInfo info;
     grpc::ClientContext context;
     const grpc::Status s = stub_->CreateCollection(&context, request, &info);
@@ -465,11 +461,7 @@ TEST_F(ServiceTest, CompactionDropsDeadEntriesAndKeepsAnswers) {
   create("flat");
   create("graph", "QC16,HNSW8");
   {
-    v1::CreateCollectionRequest request;
-    request.set_name("codes-only");
-    request.set_dimension(kDim);
-    request.set_index_spec("QC16,Flat");
-    request.set_head_file(head_file_bytes(kDim, kQubits));
+    v1::CreateCollectionRequest request = create_request("codes-only", kDim, kQubits, "QC16,Flat");
     request.set_discard_vectors(true);
     v1::CollectionInfo info;
     grpc::ClientContext context;
@@ -731,11 +723,7 @@ TEST(CollectionThreads, ConcurrentSearchesDuringIngestAndRetraining) {
   ASSERT_TRUE(server::Catalog::Open(options, &catalog).ok());
   for (const std::string spec : {"QC16,Flat", "QC16,HNSW8"}) {
     const std::string name = spec == "QC16,Flat" ? "flat" : "graph";
-    v1::CreateCollectionRequest create;
-    create.set_name(name);
-    create.set_dimension(kDim);
-    create.set_index_spec(spec);
-    create.set_head_file(head_file_bytes(kDim, kQubits));
+    v1::CreateCollectionRequest create = create_request(name, kDim, kQubits, spec);
     v1::CollectionInfo info;
     ASSERT_TRUE(catalog->create(create, &info).ok());
     std::shared_ptr<server::Collection> collection;
