@@ -42,8 +42,6 @@ class Catalog {
   /// Stops background training and writes final snapshots (graceful shutdown).
   void close();
 
-  const CatalogOptions& options() const { return options_; }
-
  private:
   explicit Catalog(CatalogOptions options) : options_(std::move(options)) {}
   std::string snapshot_dir() const { return options_.data_dir + "/snapshots"; }
