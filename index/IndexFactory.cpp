@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "index/IndexFidelityFastScan.h"
 #include "index/IndexFidelityFlat.h"
 #include "index/IndexFidelityIVF.h"
 
@@ -16,7 +17,9 @@ namespace {
 
 constexpr const char* kGrammar =
     "expected \"QC<q>[x<bits>][B<butterflies>],<kind>\" with bits 4|8|32 and kind Flat, "
-    "HNSW<M> or IVF<nlist>, e.g. \"QC128,Flat\", \"QC128B0,HNSW32\" or \"QC256,IVF1024\"";
+    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>],Refine(QC<q>x<bits>)\" with bits "
+    "8|32, e.g. \"QC128,Flat\", \"QC128B0,HNSW32\", \"QC256,IVF1024\" or "
+    "\"QC128x4fs,Refine(QC128x8)\"";
 
 int parse_int(const std::string& text, const std::string& spec, const char* what) {
   try {
@@ -54,6 +57,40 @@ CodeType code_type_of_bits(int bits, const std::string& spec) {
                   bits);
 }
 
+// head "QC<q>x4fs…", kind := "Refine(QC" q "x" bits ")" with the head's q and bits 8 or 32.
+std::unique_ptr<faiss::Index> make_fast_scan(const std::string& spec, const HeadSpec& hs,
+                                             CodeType scan_code, const std::string& kind) {
+  FAISS_THROW_IF_NOT_FMT(scan_code == CodeType::k4bit,
+                         "index spec '%s': fast scan (fs) needs 4-bit codes (x4fs); %s",
+                         spec.c_str(), kGrammar);
+  const std::string open = "Refine(QC", close = ")";
+  const bool shape_ok = kind.size() > open.size() + close.size() &&
+                        kind.compare(0, open.size(), open) == 0 && kind.back() == ')';
+  FAISS_THROW_IF_NOT_FMT(shape_ok,
+                         "index spec '%s': a fast-scan head needs the kind Refine(QC<q>x<bits>), "
+                         "not '%s'; %s",
+                         spec.c_str(), kind.c_str(), kGrammar);
+  const std::string inner = kind.substr(open.size(), kind.size() - open.size() - 1);
+  const size_t x = inner.find('x');
+  FAISS_THROW_IF_NOT_FMT(
+      x != std::string::npos && x > 0 && x + 1 < inner.size() &&
+          std::all_of(
+              inner.begin(), inner.end(),
+              [](char c) { return c == 'x' || std::isdigit(static_cast<unsigned char>(c)); }),
+      "index spec '%s': Refine(QC%s) is not Refine(QC<q>x<bits>); %s", spec.c_str(), inner.c_str(),
+      kGrammar);
+  const int refine_q = parse_int(inner.substr(0, x), spec, "Refine qubits");
+  const int refine_bits = parse_int(inner.substr(x + 1), spec, "Refine bits");
+  FAISS_THROW_IF_NOT_FMT(refine_q == hs.q,
+                         "index spec '%s': Refine(QC%d…) must re-rank the head's q=%d qubits",
+                         spec.c_str(), refine_q, hs.q);
+  FAISS_THROW_IF_NOT_FMT(refine_bits == 8 || refine_bits == 32,
+                         "index spec '%s': Refine codes of %d bits must be 8 or 32 (float)",
+                         spec.c_str(), refine_bits);
+  return std::make_unique<IndexFidelityFastScan>(
+      hs, refine_bits == 8 ? CodeType::k8bit : CodeType::kFloat);
+}
+
 }  // namespace
 
 std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint64_t seed) {
@@ -74,11 +111,19 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
     pos = end;
     return true;
   };
+  auto take_literal = [&](const char* literal) {
+    const size_t n = std::strlen(literal);
+    if (head.compare(pos, n, literal) != 0) return false;
+    pos += n;
+    return true;
+  };
   std::string q_text, bits_text, butterflies_text;
+  bool fast_scan = false;
   const bool head_ok = take_number("QC", q_text) && (take_number("x", bits_text), true) &&
+                       (fast_scan = !bits_text.empty() && take_literal("fs"), true) &&
                        (take_number("B", butterflies_text), true) && pos == head.size();
   FAISS_THROW_IF_NOT_FMT(head_ok,
-                         "index spec '%s': head '%s' is not QC<q>[x<bits>][B<butterflies>]; %s",
+                         "index spec '%s': head '%s' is not QC<q>[x<bits>[fs]][B<butterflies>]; %s",
                          spec.c_str(), head.c_str(), kGrammar);
   HeadSpec hs;
   hs.d = d;
@@ -90,6 +135,8 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
   FAISS_THROW_IF_NOT_FMT(hs.q >= 1 && hs.q <= d,
                          "index spec '%s': q=%d qubits must be in [1, d=%d]", spec.c_str(), hs.q,
                          d);
+
+  if (fast_scan) return make_fast_scan(spec, hs, code, kind);
 
   // kind := "IVF" digits
   if (has_number_after(kind, "IVF")) {

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "index/BinaryIO.h"
+#include "index/IndexFidelityFastScan.h"
 #include "index/IndexFidelityFlat.h"
 #include "index/IndexFidelityIVF.h"
 
@@ -16,7 +17,12 @@ namespace {
 constexpr std::array<char, 8> kIndexMagic = {'B', 'L', 'O', 'C', 'H', 'I', 'X', '1'};
 
 // Kind tags: stable numbers, never reused.
-enum class IndexKind : uint32_t { kFidelityFlat = 1, kFidelityHnsw = 2, kFidelityIvf = 3 };
+enum class IndexKind : uint32_t {
+  kFidelityFlat = 1,
+  kFidelityHnsw = 2,
+  kFidelityIvf = 3,
+  kFidelityFastScan = 4,
+};
 
 // Upper bound on any stored array's element count: far above real indexes, low enough that
 // count × element size cannot overflow.
@@ -208,6 +214,38 @@ std::unique_ptr<faiss::Index> read_fidelity_ivf(BinaryReader& in) {
   return index;
 }
 
+// An IndexFidelityFastScan: its re-ranking index as a flat record, then k_factor and the table
+// floor. The packed 4-bit blocks are derived from the re-ranking codes, so they are rebuilt on
+// load rather than stored.
+void write_fidelity_fast_scan(const IndexFidelityFastScan& index, BinaryWriter& out) {
+  write_fidelity_flat(index.refine_index(), out);
+  out.put<uint8_t>(index.is_trained ? 1 : 0);
+  out.put<int32_t>(index.k_factor);
+  out.put<float>(index.table_floor);
+}
+
+std::unique_ptr<faiss::Index> read_fidelity_fast_scan(BinaryReader& in) {
+  const std::string& what = in.what();
+  std::unique_ptr<faiss::Index> stored = read_fidelity_flat(in);
+  auto& flat = static_cast<IndexFidelityFlat&>(*stored);
+  const CodeType refine_type = flat.codec().type();
+  FAISS_THROW_IF_NOT_FMT(refine_type == CodeType::k8bit || refine_type == CodeType::kFloat,
+                         "%s: fast-scan re-ranking codes are %s (8-bit or float expected)",
+                         what.c_str(), code_type_name(refine_type));
+  auto index = std::make_unique<IndexFidelityFastScan>(flat.head(), refine_type);
+  index->add_codes(flat.ntotal, flat.codes.data());
+  index->is_trained = in.get<uint8_t>("fast_scan.is_trained") != 0;
+  FAISS_THROW_IF_NOT_FMT(index->is_trained || index->ntotal == 0,
+                         "%s: %lld documents in an untrained fast-scan index", what.c_str(),
+                         static_cast<long long>(index->ntotal));
+  index->k_factor = in.get<int32_t>("fast_scan.k_factor");
+  index->table_floor = in.get<float>("fast_scan.table_floor");
+  FAISS_THROW_IF_NOT_FMT(index->k_factor >= 1 && index->table_floor <= 0,
+                         "%s: fast-scan k_factor=%d or table floor %g out of range", what.c_str(),
+                         index->k_factor, double(index->table_floor));
+  return index;
+}
+
 }  // namespace
 
 std::string serialize_index(const faiss::Index& index) {
@@ -222,6 +260,9 @@ std::string serialize_index(const faiss::Index& index) {
   } else if (const auto* ivf = dynamic_cast<const IndexFidelityIVF*>(&index)) {
     out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityIvf));
     write_fidelity_ivf(*ivf, out);
+  } else if (const auto* fast_scan = dynamic_cast<const IndexFidelityFastScan*>(&index)) {
+    out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityFastScan));
+    write_fidelity_fast_scan(*fast_scan, out);
   } else if (hnsw_storage) {
     out.put<uint32_t>(static_cast<uint32_t>(IndexKind::kFidelityHnsw));
     write_fidelity_hnsw(*hnsw, *hnsw_storage, out);
@@ -253,6 +294,9 @@ std::unique_ptr<faiss::Index> deserialize_index(std::string_view bytes, const st
       break;
     case IndexKind::kFidelityIvf:
       index = read_fidelity_ivf(in);
+      break;
+    case IndexKind::kFidelityFastScan:
+      index = read_fidelity_fast_scan(in);
       break;
     default:
       FAISS_THROW_FMT("%s: unknown index kind %u", what.c_str(), kind);

@@ -18,8 +18,9 @@ namespace bloch {
 inline constexpr uint32_t kIndexFormatVersion = 1;
 
 /// Index bytes of a supported kind: IndexFidelityFlat, faiss::IndexHNSW whose storage is an
-/// IndexFidelityFlat, or IndexFidelityIVF. Throws for other index types. (The IVF kind was added
-/// as a new kind tag: files of the other kinds are unchanged, so the version stays 1.)
+/// IndexFidelityFlat, IndexFidelityIVF or IndexFidelityFastScan. Throws for other index types.
+/// (The IVF and fast-scan kinds were added as new kind tags: files of the other kinds are
+/// unchanged, so the version stays 1.)
 std::string serialize_index(const faiss::Index& index);
 /// Inverse of serialize_index; `what` names the source in error messages.
 std::unique_ptr<faiss::Index> deserialize_index(std::string_view bytes, const std::string& what);

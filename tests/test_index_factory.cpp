@@ -1,6 +1,6 @@
-// index_factory: the spec grammar (good and bad strings; Flat, HNSW and IVF kinds), and the HNSW
-// kind end to end — recall against the exact index, save/load equality, damaged files refused.
-// The IVF kind end to end is in test_index_fidelity_ivf.cpp.
+// index_factory: the spec grammar (good and bad strings; Flat, HNSW, IVF and fast-scan kinds),
+// and the HNSW kind end to end — recall against the exact index, save/load equality, damaged files
+// refused. The IVF kind end to end is in test_index_fidelity_ivf.cpp.
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
@@ -79,6 +79,14 @@ TEST(IndexFactory, BadSpecsNameTheProblem) {
       {"QC128,IVF99999999999999999999", "IVF nlist '99999999999999999999' is not a number"},
       {"QC128,IVF-4", "unknown kind 'IVF-4'"},
       {"QC128,IVF16x", "unknown kind 'IVF16x'"},
+      {"QC128fs,Flat", "head 'QC128fs'"},
+      {"QC128x8fs,Refine(QC128x8)", "fast scan (fs) needs 4-bit codes"},
+      {"QC128x4fs,Flat", "needs the kind Refine(QC<q>x<bits>), not 'Flat'"},
+      {"QC128x4fs,Refine(QC64x8)", "must re-rank the head's q=128"},
+      {"QC128x4fs,Refine(QC128x4)", "Refine codes of 4 bits must be 8 or 32"},
+      {"QC128x4fs,Refine(QC128)", "Refine(QC128) is not Refine(QC<q>x<bits>)"},
+      {"QC128x4fs,Refine(QC128x8", "needs the kind Refine"},
+      {"QC128x4,Refine(QC128x8)", "unknown kind 'Refine(QC128x8)'"},
   };
   for (const auto& [spec, needle] : cases) {
     try {
