@@ -5,6 +5,9 @@
 //   bloch QC<q>,HNSW<M>   graph over the codes (efSearch sweep)
 //   bloch QC<q>,IVF<nl>   inverted lists over the same codes: same trained head, so the codes
 //                         are byte for byte those of the graph (nprobe sweep)
+//   bloch QC<q>x4fs,Refine(QC<q>x8)
+//                         4-bit fast scan re-ranked by the same 8-bit codes, same head
+//                         (k_factor sweep)
 //   hnswlib               graph on the L2-normalised raw vectors, inner product (efSearch sweep)
 //   FAISS IndexFlatIP     exact raw cosine (one point)
 //   FAISS IndexHNSWFlat   graph on the normalised raw vectors, inner product (efSearch sweep)
@@ -40,6 +43,7 @@
 #include "SearchTiming.h"
 #include "WallClock.h"
 #include "index/IndexFactory.h"
+#include "index/IndexFidelityFastScan.h"
 #include "index/IndexFidelityFlat.h"
 #include "index/IndexFidelityIVF.h"
 
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
   size_t train_sample = 20000, max_queries = 1000, nlist = 1024;
   std::vector<int> efs = {16, 32, 64, 128, 256};
   std::vector<int> nprobes = {1, 2, 4, 8, 16, 32, 64, 128};
+  std::vector<int> k_factors = {1, 2, 4, 8, 16, 32};
   CLI::App app{"bloch_ann: bloch's ANN kinds vs hnswlib and FAISS on raw vectors, same run"};
   app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")->required();
   app.add_option("--queries", queries_path, "Query embeddings (.npy)")->required();
@@ -92,6 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--ef", efs, "efSearch values to sweep")->delimiter(',')->capture_default_str();
   app.add_option("--nlist", nlist, "Inverted lists of both IVF indexes")->capture_default_str();
   app.add_option("--nprobe", nprobes, "nprobe values to sweep")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--k-factor", k_factors, "Fast-scan k_factor values to sweep")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--train-sample", train_sample, "Corpus rows every trained part is trained on")
@@ -194,6 +202,20 @@ int main(int argc, char** argv) {
     for (int np : nprobes) {
       ivf.nprobe = size_t(np);
       measure(np, truth_f.data(), faiss_search(ivf));
+    }
+
+    // The 4-bit fast scan, re-ranked by 8-bit codes of the same head: its exact top-10 is the
+    // exact fidelity top-10 over those codes, truth_f.
+    bloch::IndexFidelityFastScan fast_scan(flat.head(), bloch::CodeType::k8bit);
+    t0 = Clock::now();
+    fast_scan.add(idx_t(n), xb.data());
+    const std::string qc = "QC" + std::to_string(flat.codec().qubits());
+    systems.push_back(
+        {"bloch " + qc + "x4fs,Refine(" + qc + "x8)", "k_factor", seconds_since(t0),
+         double(fast_scan.blocks().size()) / double(n) + double(fast_scan.sa_code_size())});
+    for (int kf : k_factors) {
+      fast_scan.k_factor = kf;
+      measure(kf, truth_f.data(), faiss_search(fast_scan));
     }
 
     // hnswlib on the normalised raw vectors, inner product.

@@ -14,6 +14,7 @@
 
 #include "index/FidelityHeadModel.h"
 #include "index/HeadTrainer.h"
+#include "index/IndexFidelityFastScan.h"
 #include "index/IndexIO.h"
 #include "server/IndexKinds.h"
 
@@ -36,6 +37,9 @@ constexpr size_t kEncodeChunk = 4096;
 /// 202 ms (whole 1000-vector batches) to 35 ms but slowed ingest 39 %; 256 gives 58 ms at the
 /// full ingest rate.
 constexpr size_t kGraphApplyChunk = 256;
+// Upper bound on a search's rerank_factor: k · factor candidates are held and re-ranked per
+// query, and past a few dozen the recall no longer moves (docs/BENCHMARKS.md).
+constexpr uint32_t kMaxRerankFactor = 256;
 
 Status invalid(const std::string& message) {
   return Status(StatusCode::INVALID_ARGUMENT, message);
@@ -618,6 +622,15 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
       return invalid("nprobe: collection '" + meta_.name + "' is " + meta_.spec +
                      ", which has no inverted lists (nprobe applies to IVF kinds)");
     }
+    const auto* fast_scan = dynamic_cast<const IndexFidelityFastScan*>(index_.get());
+    if (fast_scan == nullptr && request.rerank_factor() != 0) {
+      return invalid("rerank_factor: collection '" + meta_.name + "' is " + meta_.spec +
+                     ", which does not re-rank (rerank_factor applies to fast-scan kinds)");
+    }
+    if (request.rerank_factor() > kMaxRerankFactor) {
+      return invalid("rerank_factor = " + std::to_string(request.rerank_factor()) + " exceeds " +
+                     std::to_string(kMaxRerankFactor));
+    }
     if (ivf != nullptr && request.nprobe() > ivf->nlist) {
       return invalid("nprobe = " + std::to_string(request.nprobe()) + " exceeds the " +
                      std::to_string(ivf->nlist) + " lists of collection '" + meta_.name + "'");
@@ -630,6 +643,7 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
     faiss::SearchParametersHNSW hnsw_params;
     faiss::SearchParametersIVF ivf_params;
     faiss::SearchParameters flat_params;
+    SearchParametersFastScan fast_scan_params;
     const faiss::SearchParameters* params = nullptr;
     if (hnsw != nullptr) {
       k = std::min<idx_t>(k + idx_t(labels_.dead), ntotal);
@@ -644,6 +658,10 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
       ivf_params.nprobe = request.nprobe() != 0 ? request.nprobe() : ivf->nprobe;
       if (labels_.dead > 0) ivf_params.sel = &selector;
       params = &ivf_params;
+    } else if (fast_scan != nullptr) {
+      fast_scan_params.k_factor = float(request.rerank_factor());  // 0: the index's
+      if (labels_.dead > 0) fast_scan_params.sel = &selector;
+      params = &fast_scan_params;
     } else if (labels_.dead > 0) {
       flat_params.sel = &selector;
       params = &flat_params;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "index/IndexFactory.h"
+#include "index/IndexFidelityFastScan.h"
 #include "index/IndexFidelityFlat.h"
 #include "index/IndexFidelityIVF.h"
 
@@ -29,6 +30,14 @@ const IndexFidelityIVF* lists(const faiss::Index& index) {
   return dynamic_cast<const IndexFidelityIVF*>(&index);
 }
 
+const IndexFidelityFastScan* fast_scan(const faiss::Index& index) {
+  return dynamic_cast<const IndexFidelityFastScan*>(&index);
+}
+
+IndexFidelityFastScan* fast_scan(faiss::Index& index) {
+  return dynamic_cast<IndexFidelityFastScan*>(&index);
+}
+
 }  // namespace
 
 grpc::Status make_index(uint32_t dimension, const std::string& spec, uint64_t seed,
@@ -38,20 +47,25 @@ grpc::Status make_index(uint32_t dimension, const std::string& spec, uint64_t se
   } catch (const faiss::FaissException& e) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "index_spec: " + std::string(e.what()));
   }
-  if (flat_storage(**out) == nullptr && lists(**out) == nullptr) {
+  if (flat_storage(**out) == nullptr && lists(**out) == nullptr && fast_scan(**out) == nullptr) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "index_spec '" + spec + "': kind not served (Flat, HNSW<M>, IVF<nlist>)");
+                        "index_spec '" + spec +
+                            "': kind not served (Flat, HNSW<M>, IVF<nlist>, "
+                            "x4fs,Refine(QC<q>x<bits>))");
   }
   return grpc::Status::OK;
 }
 
 const FidelityHead& index_head(const faiss::Index& index) {
   if (const auto* ivf = lists(index)) return ivf->head();
+  if (const auto* fs = fast_scan(index)) return fs->head();
   return flat_storage(index)->head();
 }
 
 const Codec& index_codec(const faiss::Index& index) {
   if (const auto* ivf = lists(index)) return ivf->codec();
+  // Records keep the re-ranking code; the 4-bit scan codes are derived from it.
+  if (const auto* fs = fast_scan(index)) return fs->refine_codec();
   return flat_storage(index)->codec();
 }
 
@@ -66,25 +80,32 @@ void encode(const faiss::Index& index, size_t n, const float* x, uint8_t* codes)
     std::vector<float> angles(n * size_t(ivf->codec().qubits()));
     ivf->compute_angles(faiss::Index::idx_t(n), x, angles.data());
     ivf->codec().encode(n, angles.data(), codes);
+  } else if (const auto* fs = fast_scan(index)) {
+    fs->sa_encode(faiss::Index::idx_t(n), x, codes);
   } else {
     flat_storage(index)->sa_encode(faiss::Index::idx_t(n), x, codes);
   }
 }
 
 bool adds_from_raw_vectors(const faiss::Index& index) {
-  return dynamic_cast<const IndexFidelityFlat*>(&index) == nullptr;
+  return dynamic_cast<const IndexFidelityFlat*>(&index) == nullptr && fast_scan(index) == nullptr;
 }
 
 void append(faiss::Index& index, size_t n, const float* raw, const uint8_t* codes) {
   if (auto* flat = dynamic_cast<IndexFidelityFlat*>(&index)) {
     flat->codes.insert(flat->codes.end(), codes, codes + n * flat->code_size);
     flat->ntotal += faiss::Index::idx_t(n);
+  } else if (auto* fs = fast_scan(index)) {
+    fs->add_codes(faiss::Index::idx_t(n), codes);
   } else {
     index.add(faiss::Index::idx_t(n), raw);
   }
 }
 
 uint64_t index_memory_bytes(const faiss::Index& index) {
+  if (const auto* fs = fast_scan(index)) {
+    return fs->blocks().size() + fs->refine_index().codes.size();
+  }
   if (const auto* ivf = lists(index)) {
     // Each list entry: its code and its 8-byte id.
     return uint64_t(ivf->ntotal) * (ivf->code_size + sizeof(faiss::Index::idx_t)) +
@@ -101,6 +122,8 @@ uint64_t index_memory_bytes(const faiss::Index& index) {
 void set_training_options(faiss::Index& index, const HeadTrainerOptions& options) {
   if (auto* ivf = dynamic_cast<IndexFidelityIVF*>(&index)) {
     ivf->training = options;
+  } else if (auto* fs = fast_scan(index)) {
+    fs->training() = options;
   } else {
     flat_storage(index)->training = options;
   }
@@ -115,6 +138,10 @@ void install_head(std::unique_ptr<faiss::Index>& index, FidelityHead head, size_
     index = std::move(fresh);
     return;
   }
+  if (auto* fs = fast_scan(*index)) {
+    fs->set_head(std::move(head));
+    return;
+  }
   flat_storage(*index)->set_head(std::move(head));
   index->is_trained = true;
 }
@@ -125,6 +152,10 @@ bool is_graph(const faiss::Index& index) {
 
 bool has_lists(const faiss::Index& index) {
   return lists(index) != nullptr;
+}
+
+bool reranks(const faiss::Index& index) {
+  return fast_scan(index) != nullptr;
 }
 
 }  // namespace bloch::server

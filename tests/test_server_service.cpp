@@ -199,9 +199,45 @@ TEST_F(ServiceTest, SearchEqualsInProcessExactIndex) {
   }
 }
 
+// A fast-scan collection re-ranks k · rerank_factor candidates with its 8-bit codes: with every
+// document a candidate, its hits are the exact index's, with the same scores (within the
+// kernels' tolerance: the re-ranking scores decoded angles, the exact index a table).
+TEST_F(ServiceTest, FastScanSearchWithEveryDocumentACandidateIsExact) {
+  create("fastscan", "QC16x4fs,Refine(QC16x8)");
+  const auto docs = make_documents(400, kDim, 13);
+  ASSERT_TRUE(upsert("fastscan", docs).ok());
+  IndexFidelityFlat local(FidelityHead::from_bytes(head_file_bytes(kDim, kQubits), "head"),
+                          CodeType::k8bit);
+  std::vector<float> x;
+  for (const auto& doc : docs) x.insert(x.end(), doc.vector().begin(), doc.vector().end());
+  local.add(idx_t(docs.size()), x.data());
+  const auto queries = make_documents(10, kDim, 14);
+  auto request = search_request("fastscan", queries, 10);
+  request.set_rerank_factor(40);
+  const v1::SearchResponse response = search(request);
+  ASSERT_EQ(response.results_size(), 10);
+  for (int qi = 0; qi < 10; ++qi) {
+    std::vector<float> scores(10);
+    std::vector<idx_t> labels(10);
+    local.search(1, queries[qi].vector().data(), 10, scores.data(), labels.data());
+    const auto& hits = response.results(qi).hits();
+    ASSERT_EQ(hits.size(), 10);
+    for (int j = 0; j < 10; ++j) {
+      EXPECT_NEAR(hits[j].log_fidelity(), scores[size_t(j)], 1e-4) << "query " << qi;
+      // Ties aside, the same documents in the same order.
+      if (j + 1 < 10 && scores[size_t(j)] - scores[size_t(j) + 1] > 1e-3 &&
+          (j == 0 || scores[size_t(j) - 1] - scores[size_t(j)] > 1e-3)) {
+        EXPECT_EQ(hits[j].id(), "doc-" + std::to_string(labels[size_t(j)])) << "query " << qi;
+      }
+    }
+  }
+  EXPECT_EQ(describe("fastscan").code_bytes(), 16u);
+}
+
 TEST_F(ServiceTest, UpsertReplacesAndDeleteRemoves) {
-  for (const char* spec : {"QC16,Flat", "QC16,HNSW8"}) {
-    const std::string name = spec[5] == 'F' ? "flat" : "graph";
+  const std::map<std::string, std::string> kinds = {
+      {"flat", "QC16,Flat"}, {"graph", "QC16,HNSW8"}, {"fastscan", "QC16x4fs,Refine(QC16x8)"}};
+  for (const auto& [name, spec] : kinds) {
     create(name, spec);
     auto docs = make_documents(300, kDim, 21);
     ASSERT_TRUE(upsert(name, docs).ok());
@@ -325,6 +361,13 @@ TEST_F(ServiceTest, BadSearchesNameTheField) {
   auto small_ef = search_request("graph", queries, 5);
   small_ef.set_ef(2);
   check(small_ef, grpc::StatusCode::INVALID_ARGUMENT, "ef = 2");
+  auto rerank = search_request("docs", queries, 5);
+  rerank.set_rerank_factor(4);
+  check(rerank, grpc::StatusCode::INVALID_ARGUMENT, "rerank_factor: collection 'docs'");
+  create("fastscan", "QC16x4fs,Refine(QC16x8)");
+  auto deep = search_request("fastscan", queries, 5);
+  deep.set_rerank_factor(257);
+  check(deep, grpc::StatusCode::INVALID_ARGUMENT, "rerank_factor = 257 exceeds 256");
   check(search_request("nope", queries, 5), grpc::StatusCode::NOT_FOUND, "'nope'");
 }
 
@@ -557,12 +600,14 @@ TEST_F(ServiceTest, UpsertStreamCommitsBatchesUntilTheFirstBadOne) {
 }
 
 TEST_F(ServiceTest, RestartKeepsEverythingAndSearchesAlike) {
+  const std::vector<std::string> names = {"flat", "graph", "fastscan"};
   create("flat");
   create("graph", "QC16,HNSW8");
+  create("fastscan", "QC16x4fs,Refine(QC16x8)");
   const auto docs = make_documents(500, kDim, 101);
   const auto queries = make_documents(10, kDim, 102);
   std::map<std::string, v1::SearchResponse> before;
-  for (const std::string name : {"flat", "graph"}) {
+  for (const std::string& name : names) {
     ASSERT_TRUE(upsert(name, docs).ok());
     v1::DeleteRequest del;
     del.set_collection(name);
@@ -575,14 +620,14 @@ TEST_F(ServiceTest, RestartKeepsEverythingAndSearchesAlike) {
   // The first restart snapshots on the way down; the second also replays writes made after
   // that snapshot.
   restart();
-  for (const std::string name : {"flat", "graph"}) {
+  for (const std::string& name : names) {
     EXPECT_EQ(search(search_request(name, queries, 10)).DebugString(), before[name].DebugString());
     ASSERT_TRUE(upsert(name, make_documents(50, kDim, 103, 5000)).ok());
     before[name] = search(search_request(name, queries, 10));
   }
   std::filesystem::remove_all(dir_ / "data/snapshots");
   restart();
-  for (const std::string name : {"flat", "graph"}) {
+  for (const std::string& name : names) {
     EXPECT_EQ(describe(name).documents(), 549u);
     EXPECT_EQ(search(search_request(name, queries, 10)).DebugString(), before[name].DebugString());
   }

@@ -101,6 +101,7 @@ struct SearchFlags {
   uint32_t k = 10;
   uint32_t ef = 0;
   uint32_t nprobe = 0;
+  uint32_t rerank_factor = 0;
   bool no_payload = false;
 };
 
@@ -125,6 +126,7 @@ int search(Client& client, const SearchFlags& flags, bool as_json) {
   request.set_k(flags.k);
   request.set_ef(flags.ef);
   request.set_nprobe(flags.nprobe);
+  request.set_rerank_factor(flags.rerank_factor);
   request.set_with_payload(!flags.no_payload);
   for (const auto& q : queries) request.add_queries()->mutable_values()->Add(q.begin(), q.end());
   v1::SearchResponse response;
@@ -178,6 +180,8 @@ int main(int argc, char** argv) {
   search_cmd->add_option("-k", search_flags.k, "hits per query")->capture_default_str();
   search_cmd->add_option("--ef", search_flags.ef, "HNSW search depth (0: index default)");
   search_cmd->add_option("--nprobe", search_flags.nprobe, "IVF lists to probe (0: default)");
+  search_cmd->add_option("--rerank-factor", search_flags.rerank_factor,
+                         "Fast-scan kinds: candidates re-ranked per hit (0: default)");
   search_cmd->add_flag("--no-payload", search_flags.no_payload, "leave payloads out");
   search_cmd->add_flag("--json", as_json, "JSON lines output");
 

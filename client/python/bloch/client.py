@@ -168,10 +168,13 @@ class Client:
         return out
 
     def search(self, collection: str, queries, k: int = 10, *, ef: int = 0, nprobe: int = 0,
-               with_payload: bool = True) -> List[List[Hit]]:
-        """Top-k hits by fidelity for each query row (a 1-D array is one query)."""
+               rerank_factor: int = 0, with_payload: bool = True) -> List[List[Hit]]:
+        """Top-k hits by fidelity for each query row (a 1-D array is one query).
+
+        ef (HNSW), nprobe (IVF) and rerank_factor (fast-scan kinds) are 0 for the defaults."""
         rows = _rows(queries, "queries")
         request = bloch_pb2.SearchRequest(collection=collection, k=k, ef=ef, nprobe=nprobe,
+                                          rerank_factor=rerank_factor,
                                           with_payload=with_payload)
         for row in rows:
             request.queries.add().values.extend(row.tolist())
