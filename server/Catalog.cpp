@@ -112,6 +112,28 @@ size_t Catalog::snapshot_all(bool wait) {
   return written;
 }
 
+size_t Catalog::compact_all(double min_dead_fraction, const std::function<bool()>& keep_going) {
+  size_t compacted = 0;
+  for (const auto& collection : list()) {
+    if (!keep_going()) break;
+    const double dead = collection->dead_fraction();
+    if (dead <= 0 || dead < min_dead_fraction) continue;
+    v1::TrainHeadRequest request;
+    request.set_collection(collection->name());
+    request.mutable_compact();
+    const Status s =
+        collection->train(request, [&](const v1::TrainProgress&) { return keep_going(); });
+    if (s.ok()) {
+      ++compacted;
+      spdlog::info("compacted '{}' ({:.0f}% dead entries)", collection->name(), 100 * dead);
+    } else if (keep_going()) {
+      // A training run in progress makes the collection busy: it is tried again next time.
+      spdlog::warn("compaction of '{}': {}", collection->name(), s.error_message());
+    }
+  }
+  return compacted;
+}
+
 void Catalog::close() {
   if (!storage_) return;
   for (const auto& collection : list()) collection->stop_background_work();

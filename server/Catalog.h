@@ -6,6 +6,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -39,6 +40,10 @@ class Catalog {
   /// Snapshots every collection whose index changed; returns how many were written. Without
   /// `wait`, collections busy writing or training are skipped (the periodic pass).
   size_t snapshot_all(bool wait);
+  /// Compacts (TrainHead mode compact) every trained collection whose dead_fraction() is at
+  /// least min_dead_fraction, one at a time; keep_going() returning false cancels the pass and
+  /// the compaction in progress. Returns how many were compacted.
+  size_t compact_all(double min_dead_fraction, const std::function<bool()>& keep_going);
   /// Stops background training and writes final snapshots (graceful shutdown).
   void close();
 

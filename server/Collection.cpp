@@ -1007,6 +1007,12 @@ Status Collection::snapshot(bool wait, bool* written) {
   return Status::OK;
 }
 
+double Collection::dead_fraction() const {
+  std::shared_lock index_lock(index_mutex_);
+  if (!index_ || labels_.ids.empty()) return 0.0;
+  return double(labels_.dead) / double(labels_.ids.size());
+}
+
 void Collection::remove_snapshots() const {
   std::error_code ec;
   for (uint32_t g = 0; g <= meta_.generation; ++g) std::filesystem::remove(snapshot_path(g), ec);

@@ -69,6 +69,9 @@ class Collection {
   grpc::Status snapshot(bool wait, bool* written = nullptr);
   /// Stops background training (cancels it) and waits for it; called before a drop or exit.
   void stop_background_work();
+  /// Index entries of replaced or deleted documents over all index entries (0 while untrained
+  /// or empty): what a compaction would drop.
+  double dead_fraction() const;
   /// Deletes this collection's snapshot files.
   void remove_snapshots() const;
 

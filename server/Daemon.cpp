@@ -116,6 +116,8 @@ Status Daemon::start() {
   }
   snapshot_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   schedule_snapshot();
+  compaction_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  schedule_compaction();
   io_thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
@@ -141,6 +143,24 @@ void Daemon::schedule_snapshot() {
     // endpoint answers after the pass).
     catalog_->snapshot_all(/*wait=*/false);
     schedule_snapshot();
+  });
+}
+
+void Daemon::schedule_compaction() {
+  if (config_.compact_interval_s <= 0) return;
+  compaction_timer_->expires_after(
+      std::chrono::milliseconds(int64_t(config_.compact_interval_s * 1000)));
+  compaction_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;  // cancelled by stop()
+    if (!compaction_running_) {
+      if (compaction_thread_.joinable()) compaction_thread_.join();  // the finished pass
+      compaction_running_ = true;
+      compaction_thread_ = std::thread([this] {
+        catalog_->compact_all(config_.compact_dead_fraction, [this] { return !stopping_.load(); });
+        compaction_running_ = false;
+      });
+    }
+    schedule_compaction();
   });
 }
 
@@ -182,6 +202,7 @@ void Daemon::stop() {
     stopped_ = true;
     stop_requested_ = true;
   }
+  stopping_ = true;  // cancels a compaction pass in progress
   if (server_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() +
@@ -192,9 +213,12 @@ void Daemon::stop() {
   boost::asio::post(io_, [this] {
     if (admin_) admin_->close();
     if (snapshot_timer_) snapshot_timer_->cancel();
+    if (compaction_timer_) compaction_timer_->cancel();
     io_.stop();
   });
   if (io_thread_.joinable()) io_thread_.join();
+  // The io thread, which starts compaction passes, is gone: no new one can begin.
+  if (compaction_thread_.joinable()) compaction_thread_.join();
   spdlog::debug("io thread stopped");
   if (catalog_) catalog_->close();
   spdlog::info("stopped");

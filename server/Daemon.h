@@ -1,9 +1,9 @@
 #pragma once
 
 // The blochd process around the gRPC server (DESIGN §4): a Boost.Asio io_context on its own
-// thread owns the timers (periodic snapshots), the admin HTTP endpoint and, in the real
-// process, the signals; gRPC serves on its own thread pool. Tests run a Daemon in-process on
-// port 0.
+// thread owns the timers (periodic snapshots, compaction checks), the admin HTTP endpoint and,
+// in the real process, the signals; gRPC serves on its own thread pool, compaction passes on a
+// thread of their own. Tests run a Daemon in-process on port 0.
 //
 // Shutdown (stop(), or SIGINT/SIGTERM through wait_for_signal()): stop accepting RPCs, give
 // in-flight ones shutdown_grace_s to finish, cancel training, write final snapshots, close the
@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
@@ -46,6 +47,9 @@ class Daemon {
 
  private:
   void schedule_snapshot();
+  // Compaction runs on compaction_thread_, not the io thread: it re-encodes whole collections.
+  // The timer starts a pass only when the previous one has finished.
+  void schedule_compaction();
   AdminResponse admin(const std::string& target);
 
   ServerConfig config_;
@@ -58,6 +62,10 @@ class Daemon {
   boost::asio::io_context io_;
   std::unique_ptr<AdminHttp> admin_;
   std::unique_ptr<boost::asio::steady_timer> snapshot_timer_;
+  std::unique_ptr<boost::asio::steady_timer> compaction_timer_;
+  std::thread compaction_thread_;
+  std::atomic<bool> compaction_running_{false};
+  std::atomic<bool> stopping_{false};
   std::thread io_thread_;
 
   std::mutex stop_mutex_;

@@ -25,7 +25,12 @@ struct ServerConfig {
   uint64_t max_collections = 1000;  ///< collections per server
   double snapshot_interval_s = 30;  ///< seconds between checks for changed indexes to snapshot
   double shutdown_grace_s = 10;     ///< seconds in-flight RPCs get to finish on shutdown
-  std::string log_level = "info";   ///< trace, debug, info, warn, error
+  /// Seconds between compaction checks (0: never). A check compacts, one after the other, the
+  /// collections whose index holds at least compact_dead_fraction dead entries (replaced or
+  /// deleted documents), on a thread of its own: searches go on, writes wait for each one.
+  double compact_interval_s = 600;
+  double compact_dead_fraction = 0.25;  ///< dead entries / index entries that trigger compaction
+  std::string log_level = "info";       ///< trace, debug, info, warn, error
   std::string port_file;  ///< when set, "grpc=<port> admin=<port>" is written here once serving
 };
 

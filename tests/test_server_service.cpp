@@ -36,6 +36,7 @@ class ServiceTest : public ::testing::Test {
     config.listen = "127.0.0.1:0";
     config.admin_listen = "127.0.0.1:0";
     config.snapshot_interval_s = 0;
+    config.compact_interval_s = compact_interval_s_;
     config.max_batch = 500;
     config.max_k = 100;
     config.max_collections = 4;
@@ -81,6 +82,7 @@ class ServiceTest : public ::testing::Test {
     return info;
   }
 
+  double compact_interval_s_ = 0;  // no timed compaction unless a test asks for it
   ScratchDir dir_{"service"};
   std::unique_ptr<server::Daemon> daemon_;
   std::unique_ptr<v1::Bloch::Stub> stub_;
@@ -544,6 +546,37 @@ TEST_F(ServiceTest, CompactionDropsDeadEntriesAndKeepsAnswers) {
       for (const auto& result : after.results()) EXPECT_EQ(result.hits_size(), 10);
     }
   }
+}
+
+/// The compaction timer compacts a collection once a quarter of its index entries are dead,
+/// with the same answers; one below that is left alone.
+TEST_F(ServiceTest, TimedCompactionDropsDeadEntriesPastTheThreshold) {
+  compact_interval_s_ = 0.2;
+  restart();
+  create("churned");
+  create("quiet", "QC16x4fs,Refine(QC16x8)");
+  const auto docs = make_documents(200, kDim, 181);
+  for (const std::string name : {"churned", "quiet"}) ASSERT_TRUE(upsert(name, docs).ok());
+  auto delete_ids = [&](const std::string& name, int every) {
+    v1::DeleteRequest del;
+    del.set_collection(name);
+    for (int i = 0; i < 200; i += every) del.add_ids("doc-" + std::to_string(i));
+    v1::DeleteResponse deleted;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->Delete(&context, del, &deleted).ok());
+  };
+  delete_ids("churned", 2);  // 100 of 200 entries dead
+  delete_ids("quiet", 10);   // 20 of 200: below 0.25
+  const auto queries = make_documents(5, kDim, 182);
+  const std::string before = search(search_request("churned", queries, 10)).DebugString();
+  for (int i = 0; i < 300 && describe("churned").index_entries() != 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(describe("churned").index_entries(), 100u);
+  EXPECT_EQ(describe("churned").documents(), 100u);
+  EXPECT_EQ(search(search_request("churned", queries, 10)).DebugString(), before);
+  EXPECT_EQ(describe("quiet").index_entries(), 200u);
+  EXPECT_EQ(describe("quiet").documents(), 180u);
 }
 
 TEST_F(ServiceTest, SupervisedTrainingUsesStoredPositives) {
