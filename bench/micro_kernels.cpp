@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "index/Codec.h"
+#include "index/FastScanKernels.h"
 #include "index/FidelityKernels.h"
 
 namespace {
@@ -118,6 +119,49 @@ void BM_FidelityTable(benchmark::State& state) {
   state.SetLabel(code_type_name(codec.type()));
 }
 
+// The 4-bit fast scan (FastScanKernels.h) over the same 1M codes as BM_Scan's 4-bit row, packed
+// in blocks of 32: uint16 sums from the byte-quantised table. Args: q, SIMD level.
+void BM_FastScan(benchmark::State& state) {
+  const int q = int(state.range(0));
+  const SimdLevel want = SimdLevel(state.range(1));
+  if (set_simd_level(want) != want) {
+    state.SkipWithError("SIMD level not supported on this CPU");
+    return;
+  }
+  const Codec codec(CodeType::k4bit, q);
+  static std::vector<uint8_t> blocks;
+  static int packed_q = 0;
+  if (packed_q != q) {
+    blocks.clear();
+    fast_scan_pack(cached_codes(CodeType::k4bit, q, kCodes8).data(), codec.code_size(), 0, kCodes8,
+                   &blocks);
+    packed_q = q;
+  }
+  FastScanTable table;
+  build_fast_scan_table(random_angles(q, 7).data(), q, kFastScanDefaultFloor, &table);
+  const size_t nblocks = kCodes8 / kFastScanBlock;
+  std::vector<uint16_t> sums(kCodes8);
+  for (auto _ : state) {
+    fast_scan_accumulate(table, blocks.data(), nblocks, sums.data());
+    benchmark::DoNotOptimize(sums.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(kCodes8));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(blocks.size()));
+  state.SetLabel(std::string("4bit fast scan ") + simd_level_name(want));
+}
+
+// The fast scan's per-query table: q·16 entries, then quantised to bytes.
+void BM_FastScanTable(benchmark::State& state) {
+  const int q = int(state.range(0));
+  const std::vector<float> query = random_angles(q, 7);
+  FastScanTable table;
+  for (auto _ : state) {
+    build_fast_scan_table(query.data(), q, kFastScanDefaultFloor, &table);
+    benchmark::DoNotOptimize(table.lut.data());
+  }
+}
+
 // faiss::IndexFlatIP over raw 768-d float vectors, k = 10; range(0) queries per search call.
 // One query uses FAISS's SIMD inner-product loop; ≥ 20 queries (distance_compute_blas_threshold)
 // use BLAS sgemm. items = vectors scored (n per query).
@@ -182,6 +226,14 @@ BENCHMARK(BM_FidelityTable)
     ->Args({128, int(CodeType::k8bit)})
     ->Args({128, int(CodeType::k4bit)})
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FastScan)
+    ->Args({64, int(SimdLevel::kAvx512)})
+    ->Args({128, int(SimdLevel::kAvx512)})
+    ->Args({256, int(SimdLevel::kAvx512)})
+    ->Args({128, int(SimdLevel::kAvx2)})
+    ->Args({128, int(SimdLevel::kScalar)})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FastScanTable)->Arg(128)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FaissFlatIP)->Arg(1)->Arg(256)->Unit(benchmark::kMillisecond);
 
 }  // namespace
