@@ -148,11 +148,19 @@ void IndexFidelityFastScan::collect_candidates(const FastScanTable& table, size_
     fast_scan_accumulate(table, blocks_.data() + b * block_bytes, nb, sums);
     const size_t first = b * kFastScanBlock;
     const size_t count = std::min(nb * kFastScanBlock, size_t(ntotal) - first);
-    for (size_t j = 0; j < count; ++j) {
-      const float s = float(sums[j]);  // exact: sums are ≤ 65535
-      const idx_t id = idx_t(first + j);
-      if (s > scores[0] && (!sel || sel->is_member(id)))
-        faiss::heap_replace_top<TopK>(kc, scores, ids, s, id);
+    for (size_t j0 = 0; j0 < count; j0 += kFastScanBlock) {
+      // Once the heap is full most blocks hold no candidate: one (vectorised) maximum over the
+      // block's 32 sums skips them without a compare-and-branch per code.
+      const size_t j1 = std::min(count, j0 + kFastScanBlock);
+      uint16_t block_max = 0;
+      for (size_t j = j0; j < j0 + kFastScanBlock; ++j) block_max = std::max(block_max, sums[j]);
+      if (float(block_max) <= scores[0]) continue;
+      for (size_t j = j0; j < j1; ++j) {
+        const float s = float(sums[j]);  // exact: sums are ≤ 65535
+        const idx_t id = idx_t(first + j);
+        if (s > scores[0] && (!sel || sel->is_member(id)))
+          faiss::heap_replace_top<TopK>(kc, scores, ids, s, id);
+      }
     }
   }
 }
