@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "index/FidelityKernels.h"
+#include "index/SplitTopK.h"
 
 namespace bloch {
 
@@ -18,8 +19,6 @@ namespace {
 // Blocks scored per kernel call: 1,024 codes, whose uint16 sums stay in L1 while the heap
 // consumes them.
 constexpr size_t kBlocksPerChunk = 32;
-
-using TopK = faiss::CMin<float, faiss::Index::idx_t>;  // min-heap of the largest scores
 
 void check_refine_type(CodeType type) {
   FAISS_THROW_IF_NOT_FMT(type == CodeType::k8bit || type == CodeType::kFloat,
@@ -159,7 +158,7 @@ void IndexFidelityFastScan::collect_candidates(const FastScanTable& table, size_
         const float s = float(sums[j]);  // exact: sums are ≤ 65535
         const idx_t id = idx_t(first + j);
         if (s > scores[0] && (!sel || sel->is_member(id)))
-          faiss::heap_replace_top<TopK>(kc, scores, ids, s, id);
+          faiss::heap_replace_top<TopKHeap>(kc, scores, ids, s, id);
       }
     }
   }
@@ -173,29 +172,13 @@ void IndexFidelityFastScan::search_one(const float* angles, idx_t k, idx_t kc,
   const size_t nblocks = (size_t(ntotal) + kFastScanBlock - 1) / kFastScanBlock;
   std::vector<float> cand_scores(static_cast<size_t>(kc));
   std::vector<idx_t> cand_ids(static_cast<size_t>(kc));
-  faiss::heap_heapify<TopK>(kc, cand_scores.data(), cand_ids.data());
+  faiss::heap_heapify<TopKHeap>(kc, cand_scores.data(), cand_ids.data());
   const int threads =
       parallel_scan ? std::min<int>(omp_get_max_threads(), int(nblocks / kBlocksPerChunk)) : 1;
-  if (threads <= 1) {
-    collect_candidates(table, 0, nblocks, sel, kc, cand_scores.data(), cand_ids.data());
-  } else {
-    // Each thread keeps its own candidates over a contiguous range of blocks; merged after.
-    std::vector<float> part_scores(size_t(threads) * kc);
-    std::vector<idx_t> part_ids(size_t(threads) * kc);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      float* ps = part_scores.data() + size_t(t) * kc;
-      idx_t* pi = part_ids.data() + size_t(t) * kc;
-      faiss::heap_heapify<TopK>(kc, ps, pi);
-      collect_candidates(table, nblocks * t / threads, nblocks * (t + 1) / threads, sel, kc, ps,
-                         pi);
-    }
-    for (size_t j = 0; j < part_scores.size(); ++j)
-      if (part_ids[j] >= 0 && part_scores[j] > cand_scores[0])
-        faiss::heap_replace_top<TopK>(kc, cand_scores.data(), cand_ids.data(), part_scores[j],
-                                      part_ids[j]);
-  }
+  split_top_k(threads, nblocks, kc, cand_scores.data(), cand_ids.data(),
+              [&](size_t begin, size_t end, float* scores, idx_t* ids) {
+                collect_candidates(table, begin, end, sel, kc, scores, ids);
+              });
 
   // Re-rank: the candidates' exact codes decoded to angles, scored by the exact kernel (no
   // per-query 8-bit table: a few hundred candidates do not repay its 2^8·q entries).
@@ -211,11 +194,11 @@ void IndexFidelityFastScan::search_one(const float* angles, idx_t k, idx_t kc,
   log_fidelity_scan(Codec(CodeType::kFloat, q), angles, nullptr,
                     reinterpret_cast<const uint8_t*>(cand_angles.data()), found.size(),
                     exact.data());
-  faiss::heap_heapify<TopK>(k, distances, labels);
+  faiss::heap_heapify<TopKHeap>(k, distances, labels);
   for (size_t j = 0; j < found.size(); ++j)
     if (exact[j] > distances[0])
-      faiss::heap_replace_top<TopK>(k, distances, labels, exact[j], found[j]);
-  faiss::heap_reorder<TopK>(k, distances, labels);
+      faiss::heap_replace_top<TopKHeap>(k, distances, labels, exact[j], found[j]);
+  faiss::heap_reorder<TopKHeap>(k, distances, labels);
 }
 
 void IndexFidelityFastScan::range_search(idx_t n, const float* x, float radius,

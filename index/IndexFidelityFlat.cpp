@@ -13,6 +13,7 @@
 #include "index/FidelityHeadModel.h"
 #include "index/FidelityKernels.h"
 #include "index/FidelityQuery.h"
+#include "index/SplitTopK.h"
 
 namespace bloch {
 
@@ -21,8 +22,6 @@ namespace {
 // Codes scored per kernel call: large enough to amortise the call, small enough that the
 // scores stay in L1 while the heap consumes them.
 constexpr size_t kScanBlock = 1024;
-
-using TopK = faiss::CMin<float, faiss::Index::idx_t>;  // min-heap of the k largest log-fidelities
 
 // Scores codes [begin, end) against `query` into the heap (k entries, already initialised).
 void scan_into_heap(const FidelityQuery& query, const uint8_t* codes, size_t code_size,
@@ -36,7 +35,7 @@ void scan_into_heap(const FidelityQuery& query, const uint8_t* codes, size_t cod
     for (size_t j = 0; j < nb; ++j) {
       const faiss::Index::idx_t id = b + faiss::Index::idx_t(j);
       if (block[j] > heap_scores[0] && (!sel || sel->is_member(id)))
-        faiss::heap_replace_top<TopK>(k, heap_scores, heap_ids, block[j], id);
+        faiss::heap_replace_top<TopKHeap>(k, heap_scores, heap_ids, block[j], id);
     }
   }
 }
@@ -143,34 +142,19 @@ void IndexFidelityFlat::search_angles(idx_t n, const float* angles, idx_t k, flo
 
 void IndexFidelityFlat::search_one(const float* angles, idx_t k, float* distances, idx_t* labels,
                                    const faiss::IDSelector* sel, bool parallel_scan) const {
-  faiss::heap_heapify<TopK>(k, distances, labels);
+  faiss::heap_heapify<TopKHeap>(k, distances, labels);
   const int threads = parallel_scan ? std::min<int>(omp_get_max_threads(),
                                                     int((ntotal + kScanBlock - 1) / kScanBlock))
                                     : 1;
-  if (threads <= 1) {
-    FidelityQuery query(head_, codec_);
-    query.set_angles(angles);
-    scan_into_heap(query, codes.data(), code_size, 0, ntotal, sel, k, distances, labels);
-  } else {
-    // Each thread keeps its own heap over a contiguous slice; the slices' heaps are merged.
-    std::vector<float> part_scores(size_t(threads) * k);
-    std::vector<idx_t> part_ids(size_t(threads) * k);
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
-      float* hs = part_scores.data() + size_t(t) * k;
-      idx_t* hi = part_ids.data() + size_t(t) * k;
-      faiss::heap_heapify<TopK>(k, hs, hi);
-      FidelityQuery query(head_, codec_);
-      query.set_angles(angles);
-      const idx_t begin = ntotal * t / threads, end = ntotal * (t + 1) / threads;
-      scan_into_heap(query, codes.data(), code_size, begin, end, sel, k, hs, hi);
-    }
-    for (size_t j = 0; j < part_scores.size(); ++j)
-      if (part_ids[j] >= 0 && part_scores[j] > distances[0])
-        faiss::heap_replace_top<TopK>(k, distances, labels, part_scores[j], part_ids[j]);
-  }
-  faiss::heap_reorder<TopK>(k, distances, labels);
+  // Per-thread queries (each holds its own table); a thread scans whole codes [begin, end).
+  split_top_k(threads, size_t(ntotal), k, distances, labels,
+              [&](size_t begin, size_t end, float* scores, idx_t* ids) {
+                FidelityQuery query(head_, codec_);
+                query.set_angles(angles);
+                scan_into_heap(query, codes.data(), code_size, idx_t(begin), idx_t(end), sel, k,
+                               scores, ids);
+              });
+  faiss::heap_reorder<TopKHeap>(k, distances, labels);
 }
 
 void IndexFidelityFlat::range_search(idx_t n, const float* x, float radius,
