@@ -9,6 +9,9 @@
 #include <cstdint>
 
 namespace bloch::detail {
+// Internal linkage (inline in an unnamed namespace): the AVX2 and AVX-512 files each keep a copy
+// compiled for their own flags (a shared inline copy could be the AVX-512 one for both).
+namespace {
 
 // Adds byte-group p of one block (32 bytes at `group`) to the accumulators: each nibble
 // vector indexes its qubit's row (rows 2p and 2p+1 of the table) with one byte shuffle.
@@ -40,4 +43,5 @@ inline void store_block_sums_avx2(__m256i raw, __m256i odd, uint16_t* sums) {
                       _mm256_permute2x128_si256(first, second, 0x31));
 }
 
+}  // namespace
 }  // namespace bloch::detail
