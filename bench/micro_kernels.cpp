@@ -20,6 +20,7 @@
 
 #include "index/Codec.h"
 #include "index/FastScanKernels.h"
+#include "index/FidelityHead.h"
 #include "index/FidelityKernels.h"
 
 namespace {
@@ -162,6 +163,35 @@ void BM_FastScanTable(benchmark::State& state) {
   }
 }
 
+// The head's forward pass (inference): range(0) raw inputs of d = range(1) through a head of
+// q = range(2) qubits with the default 3 butterflies (range(3) = 0: the paper-exact circuit
+// alone), one thread. items = vectors encoded. Args: n, d, q, butterflies, SIMD level.
+void BM_HeadForward(benchmark::State& state) {
+  const size_t n = size_t(state.range(0));
+  const int d = int(state.range(1)), q = int(state.range(2));
+  const SimdLevel want = SimdLevel(state.range(4));
+  if (set_simd_level(want) != want) {
+    state.SkipWithError("SIMD level not supported on this CPU");
+    return;
+  }
+  HeadSpec spec;
+  spec.d = d;
+  spec.q = q;
+  spec.butterflies = int(state.range(3));
+  const FidelityHead head = FidelityHead::make(spec);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(n * size_t(d)), angles(n * size_t(q));
+  for (auto& v : x) v = normal(rng);
+  for (auto _ : state) {
+    head.forward(n, x.data(), angles.data());
+    benchmark::DoNotOptimize(angles.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(n));
+  state.SetLabel(std::string(spec.butterflies ? "mixer+circuit " : "paper-exact ") +
+                 simd_level_name(want));
+}
+
 // faiss::IndexFlatIP over raw 768-d float vectors, k = 10; range(0) queries per search call.
 // One query uses FAISS's SIMD inner-product loop; ≥ 20 queries (distance_compute_blas_threshold)
 // use BLAS sgemm. items = vectors scored (n per query).
@@ -234,6 +264,13 @@ BENCHMARK(BM_FastScan)
     ->Args({128, int(SimdLevel::kScalar)})
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FastScanTable)->Arg(128)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HeadForward)
+    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx512)})
+    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx2)})
+    ->Args({256, 768, 128, 3, int(SimdLevel::kScalar)})
+    ->Args({256, 768, 128, 0, int(SimdLevel::kAvx512)})
+    ->Args({1, 384, 128, 3, int(SimdLevel::kAvx512)})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FaissFlatIP)->Arg(1)->Arg(256)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "index/HeadForwardKernels.h"
 #include "index/ZyzGate.h"
 
 namespace bloch {
@@ -59,14 +60,13 @@ class CircuitHead {
   /// Replaces all raw parameters (size must be num_parameters()) and rebuilds the gates.
   void set_parameters(std::vector<float> params);
 
-  /// Angles ϑ ∈ [0, π/2] for n inputs: x is n×d, angles is n×q. Parallel over n (OpenMP).
+  /// Angles ϑ ∈ [0, π/2] for n inputs: x is n×d, angles is n×q. Lane-batched
+  /// (HeadForwardKernels.h), parallel over batches of kHeadLanes inputs (OpenMP).
   void forward(size_t n, const float* x, float* angles) const;
 
-  /// Forward one input (d values, float or double) to its q output angles; `amplitudes` is
-  /// scratch of amplitude_scratch_size() doubles.
-  template <typename T>
-  void forward_one(const T* x, double* amplitudes, float* angles) const;
-  size_t amplitude_scratch_size() const { return 2 * size_t(shape_.padded_d); }
+  /// The inference tables the lane kernels read; they point into this head and are valid until
+  /// its parameters change.
+  CircuitTables tables() const;
 
   /// Forward one input keeping every layer's qubit angles χ (shape().trace_size() doubles):
   /// trace[0 … d'−1] = encoded inputs, then each layer's outputs; the last q are the result.

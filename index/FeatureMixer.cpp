@@ -66,6 +66,20 @@ void FeatureMixer::set_parameters(std::vector<double> params) {
   refresh_rotations();
 }
 
+MixerTables FeatureMixer::tables() const {
+  MixerTables t;
+  t.input_dim = d_;
+  t.width = width_;
+  t.log2_width = log2_width_;
+  t.stages = stages();
+  t.mean = mean_.data();
+  t.inv_std = inv_std_.data();
+  t.cos = cos_.data();
+  t.sin = sin_.data();
+  t.scale = params_.data() + scale_offset();
+  return t;
+}
+
 void FeatureMixer::fit_standardization(size_t n, const float* x) {
   FAISS_THROW_IF_NOT_MSG(n >= 2, "fit_standardization needs at least 2 rows");
   std::vector<double> sum(d_, 0.0), sq(d_, 0.0);

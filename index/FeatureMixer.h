@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "index/HeadForwardKernels.h"
+
 namespace bloch {
 
 class BinaryReader;
@@ -46,7 +48,11 @@ class FeatureMixer {
   /// constant feature does not blow up).
   void fit_standardization(size_t n, const float* x);
 
-  /// One input x (d floats) → y (width() doubles).
+  /// The inference tables the lane kernels read (HeadForwardKernels.h); they point into this
+  /// mixer and are valid until its parameters change.
+  MixerTables tables() const;
+
+  /// One input x (d floats) → y (width() doubles): the reference the lane kernels equal.
   void forward(const float* x, double* y) const;
   /// Backward of one sample from its output y (the rotations are inverted on the way back, so
   /// no per-stage activations are stored): ADDS ∂L/∂params given ∂L/∂y (width() values).

@@ -50,17 +50,7 @@ void FidelityHead::forward(size_t n, const float* x, float* angles) const {
     circuit_.forward(n, x, angles);
     return;
   }
-  const int d = mixer_->input_dim();
-  const size_t q = size_t(circuit_.qubits());
-#pragma omp parallel if (n > 1)
-  {
-    std::vector<double> y(mixer_->width()), amplitudes(circuit_.amplitude_scratch_size());
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < int64_t(n); ++i) {
-      mixer_->forward(x + size_t(i) * d, y.data());
-      circuit_.forward_one(y.data(), amplitudes.data(), angles + size_t(i) * q);
-    }
-  }
+  head_forward(HeadTables{mixer_->tables(), circuit_.tables()}, n, x, angles);
 }
 
 bool FidelityHead::operator==(const FidelityHead& other) const {

@@ -214,27 +214,34 @@ TEST(CircuitHeadOracle, TraceHoldsEncodingAndResult) {
 }
 
 TEST(CircuitHead, ForwardEqualsTheAngleTraceAtRealisticSizes) {
-  // The inference path (amplitudes, float or double inputs) against forward_trace (angles per
-  // layer, the gradients' reference), including padding and saturated inputs.
+  // The inference path (lane-batched amplitudes, one input alone or 20 at once: two full
+  // batches of 8 and a partial one) against forward_trace (angles per layer, the gradients'
+  // reference), including padding and saturated inputs.
   const Dims dims[] = {{384, 128}, {768, 96}, {300, 64}};
   uint64_t seed = 900;
+  constexpr int kInputs = 20;
   for (const auto& [d, q] : dims) {
     CircuitHead head(d, q, ++seed);
     std::mt19937_64 rng(seed);
     std::vector<double> trace(head.shape().trace_size());
-    std::vector<double> scratch(head.amplitude_scratch_size());
-    double worst = 0;
-    for (int v = 0; v < 20; ++v) {
+    std::vector<float> xs;
+    for (int v = 0; v < kInputs; ++v) {
       const auto x = random_vector(d, rng, v % 2 == 0 ? 1.0 : 20.0);
-      head.forward_trace(x.data(), trace.data());
-      std::vector<float> out(q), out_double(q);
-      head.forward(1, x.data(), out.data());
-      const std::vector<double> xd(x.begin(), x.end());
-      head.forward_one(xd.data(), scratch.data(), out_double.data());
+      xs.insert(xs.end(), x.begin(), x.end());
+    }
+    std::vector<float> batched(size_t(kInputs) * q);
+    head.forward(kInputs, xs.data(), batched.data());
+    double worst = 0;
+    for (int v = 0; v < kInputs; ++v) {
+      const float* x = xs.data() + size_t(v) * d;
+      head.forward_trace(x, trace.data());
+      std::vector<float> alone(q);
+      head.forward(1, x, alone.data());
       for (int i = 0; i < q; ++i) {
         const double reference = trace[trace.size() - q + i];
-        worst =
-            std::max({worst, std::abs(out[i] - reference), std::abs(out_double[i] - reference)});
+        worst = std::max({worst, std::abs(alone[i] - reference),
+                          std::abs(batched[size_t(v) * q + i] - reference)});
+        EXPECT_EQ(alone[i], batched[size_t(v) * q + i]) << "lane position must not matter";
       }
     }
     EXPECT_LT(worst, 1e-6) << "d=" << d << " q=" << q;

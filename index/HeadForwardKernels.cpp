@@ -1,0 +1,67 @@
+// The scalar (baseline x86-64) build of the lane-batched head forward pass and the run-time
+// choice of kernel; see HeadForwardKernels.h.
+
+#include "index/HeadForwardKernels.h"
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "index/FidelityKernels.h"
+#include "index/HeadForwardKernelsImpl.h"
+
+namespace bloch {
+
+namespace detail {
+
+void head_forward_lanes_scalar(const HeadTables& tables, int lanes, const float* x, float* angles,
+                               double* scratch) {
+  head_forward_lanes_impl(tables, lanes, x, angles, scratch);
+}
+
+}  // namespace detail
+
+size_t head_forward_scratch_size(const HeadTables& tables) {
+  return 2 * size_t(tables.circuit.padded_dim) * kHeadLanes;
+}
+
+void head_forward_lanes(const HeadTables& tables, int lanes, const float* x, float* angles,
+                        double* scratch) {
+  FAISS_THROW_IF_NOT_FMT(lanes >= 1 && lanes <= kHeadLanes,
+                         "head_forward_lanes: lanes=%d not in [1, %d]", lanes, kHeadLanes);
+  FAISS_THROW_IF_NOT_MSG(tables.circuit.gates != nullptr && tables.circuit.qubits > 0,
+                         "head_forward_lanes: empty circuit tables");
+  FAISS_THROW_IF_NOT_FMT(tables.mixer.width == 0 || tables.mixer.width == tables.circuit.input_dim,
+                         "head_forward_lanes: mixer width %d differs from circuit input %d",
+                         tables.mixer.width, tables.circuit.input_dim);
+  detail::HeadForwardFn fn = detail::head_forward_lanes_scalar;
+  switch (active_simd_level()) {
+    case SimdLevel::kAvx512:
+      fn = detail::head_forward_lanes_avx512;
+      break;
+    case SimdLevel::kAvx2:
+      fn = detail::head_forward_lanes_avx2;
+      break;
+    case SimdLevel::kScalar:
+      break;
+  }
+  fn(tables, lanes, x, angles, scratch);
+}
+
+void head_forward(const HeadTables& tables, size_t n, const float* x, float* angles) {
+  const size_t d = size_t(tables.input_dim()), q = size_t(tables.circuit.qubits);
+  const int64_t batches = int64_t((n + kHeadLanes - 1) / kHeadLanes);
+#pragma omp parallel if (batches > 1)
+  {
+    std::vector<double> scratch(head_forward_scratch_size(tables));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < batches; ++b) {
+      const size_t first = size_t(b) * kHeadLanes;
+      const int lanes = int(std::min<size_t>(kHeadLanes, n - first));
+      head_forward_lanes(tables, lanes, x + first * d, angles + first * q, scratch.data());
+    }
+  }
+}
+
+}  // namespace bloch
