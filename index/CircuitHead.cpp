@@ -67,6 +67,7 @@ void CircuitHead::rebuild_gates() {
   gates_.resize(params_.size() / kParamsPerPair);
   for (size_t g = 0; g < gates_.size(); ++g)
     gates_[g] = PairGates::from_raw(params_.data() + g * kParamsPerPair);
+  lane_coefficients_ = pair_coefficients(gates_.data(), gates_.size());
 }
 
 const PairGates& CircuitHead::gates(int layer, int pair) const {
@@ -96,7 +97,8 @@ CircuitTables CircuitHead::tables() const {
   t.padded_dim = shape_.padded_d;
   t.layers = shape_.layers;
   t.qubits = shape_.q;
-  t.gates = gates_.data();
+  t.pairs = gates_.size();
+  t.coefficients = lane_coefficients_.data();
   return t;
 }
 

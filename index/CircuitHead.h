@@ -87,7 +87,8 @@ class CircuitHead {
 
   HeadShape shape_;
   std::vector<float> params_;
-  std::vector<PairGates> gates_;  // one per pair, layer by layer, same order as params_
+  std::vector<PairGates> gates_;           // one per pair, layer by layer, same order as params_
+  std::vector<double> lane_coefficients_;  // pair_coefficients(gates_): what inference reads
 };
 
 }  // namespace bloch

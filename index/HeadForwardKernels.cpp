@@ -22,6 +22,19 @@ void head_forward_lanes_scalar(const HeadTables& tables, int lanes, const float*
 
 }  // namespace detail
 
+std::vector<double> pair_coefficients(const PairGates* gates, size_t pairs) {
+  std::vector<double> out(size_t(kPairCoefficients) * pairs);
+  for (size_t g = 0; g < pairs; ++g) {
+    const Complex v[] = {gates[g].a.m[0], gates[g].a.m[1], gates[g].a.m[2], gates[g].a.m[3],
+                         gates[g].b.m[2], gates[g].b.m[3], gates[g].c.m[2], gates[g].c.m[3]};
+    for (int e = 0; e < 8; ++e) {
+      out[size_t(2 * e) * pairs + g] = v[e].real();
+      out[size_t(2 * e + 1) * pairs + g] = v[e].imag();
+    }
+  }
+  return out;
+}
+
 size_t head_forward_scratch_size(const HeadTables& tables) {
   return 2 * size_t(tables.circuit.padded_dim) * kHeadLanes;
 }
@@ -30,7 +43,7 @@ void head_forward_lanes(const HeadTables& tables, int lanes, const float* x, flo
                         double* scratch) {
   FAISS_THROW_IF_NOT_FMT(lanes >= 1 && lanes <= kHeadLanes,
                          "head_forward_lanes: lanes=%d not in [1, %d]", lanes, kHeadLanes);
-  FAISS_THROW_IF_NOT_MSG(tables.circuit.gates != nullptr && tables.circuit.qubits > 0,
+  FAISS_THROW_IF_NOT_MSG(tables.circuit.coefficients != nullptr && tables.circuit.qubits > 0,
                          "head_forward_lanes: empty circuit tables");
   FAISS_THROW_IF_NOT_FMT(tables.mixer.width == 0 || tables.mixer.width == tables.circuit.input_dim,
                          "head_forward_lanes: mixer width %d differs from circuit input %d",

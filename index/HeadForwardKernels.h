@@ -16,6 +16,7 @@
 // bits (a code does not depend on the CPU that encoded it).
 
 #include <cstddef>
+#include <vector>
 
 #include "index/ZyzGate.h"
 
@@ -37,13 +38,40 @@ struct MixerTables {
   const double* scale = nullptr;    ///< P
 };
 
+/// The 16 real coefficients of a pair's closed form (DESIGN §1.3) the kernels read: both rows
+/// of U_a, and the second rows of U_b and U_c, real and imaginary parts.
+enum PairCoefficient : int {
+  kA00r,
+  kA00i,
+  kA01r,
+  kA01i,
+  kA10r,
+  kA10i,
+  kA11r,
+  kA11i,
+  kB10r,
+  kB10i,
+  kB11r,
+  kB11i,
+  kC10r,
+  kC10i,
+  kC11r,
+  kC11i,
+  kPairCoefficients
+};
+
+/// Coefficients of `pairs` pairs, structure of arrays: coefficient m of pair g at
+/// out[m·pairs + g] (a run of pairs reads each coefficient from contiguous memory).
+std::vector<double> pair_coefficients(const PairGates* gates, size_t pairs);
+
 /// The circuit's inference tables (CircuitHead.h), borrowed from the circuit.
 struct CircuitTables {
   int input_dim = 0;   ///< inputs fed to the circuit (d, or the mixer width)
   int padded_dim = 0;  ///< d' = q·2^layers
   int layers = 0;
   int qubits = 0;
-  const PairGates* gates = nullptr;  ///< d' − q pairs, layer by layer
+  size_t pairs = 0;                      ///< d' − q, layer by layer
+  const double* coefficients = nullptr;  ///< pair_coefficients() of the pairs
 };
 
 struct HeadTables {

@@ -152,6 +152,24 @@ void mix_lanes(const MixerTables& m, double* v) {
   }
 }
 
+/// The DESIGN §1.3 closed form of one pair from the inputs' amplitudes (x0, x1) (kept) and
+/// (y0, y1) (dropped): a' = U_a a (both rows), P_b = |(U_b b)_1|², p1 = (1 − P_b)·|a'_1|² +
+/// P_b·|(U_c a')_1|², out (√(1 − p1), √p1). k(m) is coefficient m of the pair
+/// (PairCoefficient order).
+template <typename K>
+inline void merge_pair(K k, double x0, double x1, double y0, double y1, double& c, double& s) {
+  const double a0r = k(kA00r) * x0 + k(kA01r) * x1, a0i = k(kA00i) * x0 + k(kA01i) * x1;
+  const double a1r = k(kA10r) * x0 + k(kA11r) * x1, a1i = k(kA10i) * x0 + k(kA11i) * x1;
+  const double br = k(kB10r) * y0 + k(kB11r) * y1, bi = k(kB10i) * y0 + k(kB11i) * y1;
+  const double pb = br * br + bi * bi;
+  const double tr = (k(kC10r) * a0r - k(kC10i) * a0i) + (k(kC11r) * a1r - k(kC11i) * a1i);
+  const double ti = (k(kC10r) * a0i + k(kC10i) * a0r) + (k(kC11r) * a1i + k(kC11i) * a1r);
+  const double p1 =
+      std::min(std::max((1.0 - pb) * (a1r * a1r + a1i * a1i) + pb * (tr * tr + ti * ti), 0.0), 1.0);
+  c = std::sqrt(1.0 - p1);
+  s = std::sqrt(p1);
+}
+
 /// The circuit on the lanes: inputs in c (padded_dim lane arrays, zero-padded), amplitudes
 /// (cos χ, sin χ) carried in c and s from layer to layer, angles out.
 void circuit_lanes(const CircuitTables& t, int lanes, double* c, double* s, float* angles) {
@@ -161,38 +179,23 @@ void circuit_lanes(const CircuitTables& t, int lanes, double* c, double* s, floa
 #pragma omp simd
     for (int w = 0; w < W; ++w) input_amplitudes(cj[w], cj[w], sj[w]);
   }
-  const PairGates* g = t.gates;
+  size_t g = 0;  // first pair of the layer
   for (int l = 0; l < t.layers; ++l) {
     const int half = t.padded_dim >> (l + 1);
     // Pair i writes slot i, which no later pair of the layer reads (they read i' > i and
     // i' + half), so each layer runs in place.
-    for (int i = 0; i < half; ++i, ++g) {
-      // a' = U_a a (both rows), (U_b b)_1, (U_c a')_1: DESIGN §1.3.
-      const Complex a00 = g->a.m[0], a01 = g->a.m[1], a10 = g->a.m[2], a11 = g->a.m[3];
-      const Complex b10 = g->b.m[2], b11 = g->b.m[3], c10 = g->c.m[2], c11 = g->c.m[3];
+    for (int i = 0; i < half; ++i) {
+      const double* k = t.coefficients + g + i;
+      const size_t stride = t.pairs;
       double* ca = c + size_t(i) * W;
       double* sa = s + size_t(i) * W;
       const double* cb = c + size_t(i + half) * W;
       const double* sb = s + size_t(i + half) * W;
 #pragma omp simd
-      for (int w = 0; w < W; ++w) {
-        const double x0 = ca[w], x1 = sa[w], y0 = cb[w], y1 = sb[w];
-        const double a0r = a00.real() * x0 + a01.real() * x1,
-                     a0i = a00.imag() * x0 + a01.imag() * x1;
-        const double a1r = a10.real() * x0 + a11.real() * x1,
-                     a1i = a10.imag() * x0 + a11.imag() * x1;
-        const double br = b10.real() * y0 + b11.real() * y1, bi = b10.imag() * y0 + b11.imag() * y1;
-        const double pb = br * br + bi * bi;
-        const double tr =
-            (c10.real() * a0r - c10.imag() * a0i) + (c11.real() * a1r - c11.imag() * a1i);
-        const double ti =
-            (c10.real() * a0i + c10.imag() * a0r) + (c11.real() * a1i + c11.imag() * a1r);
-        const double p1 = std::min(
-            std::max((1.0 - pb) * (a1r * a1r + a1i * a1i) + pb * (tr * tr + ti * ti), 0.0), 1.0);
-        ca[w] = std::sqrt(1.0 - p1);
-        sa[w] = std::sqrt(p1);
-      }
+      for (int w = 0; w < W; ++w)
+        merge_pair([&](int m) { return k[m * stride]; }, ca[w], sa[w], cb[w], sb[w], ca[w], sa[w]);
     }
+    g += size_t(half);
   }
   const size_t outputs = size_t(t.qubits) * W;
 #pragma omp simd
@@ -202,11 +205,66 @@ void circuit_lanes(const CircuitTables& t, int lanes, double* c, double* s, floa
       angles[size_t(w) * t.qubits + i] = float(c[size_t(i) * W + w]);
 }
 
+/// One input alone (the search path), vectorised across features instead of inputs: the same
+/// operations per element as the lanes, so the same bits.
+void head_forward_single(const HeadTables& t, const float* x, float* angles, double* scratch) {
+  const CircuitTables& ct = t.circuit;
+  double* c = scratch;
+  double* s = scratch + ct.padded_dim;
+  std::fill(c, c + ct.padded_dim, 0.0);
+  const MixerTables& m = t.mixer;
+  if (m.width > 0) {
+#pragma omp simd
+    for (int j = 0; j < m.input_dim; ++j) c[j] = (double(x[j]) - m.mean[j]) * m.inv_std[j];
+    const int pairs = m.width / 2;
+    for (int st = 0; st < m.stages; ++st) {
+      const double* cs = m.cos + size_t(st) * pairs;
+      const double* sn = m.sin + size_t(st) * pairs;
+      const int h = 1 << (st % m.log2_width);
+      for (int base = 0, p = 0; base < m.width; base += 2 * h, p += h) {
+        double* a = c + base;
+        double* b = a + h;
+#pragma omp simd
+        for (int o = 0; o < h; ++o) {
+          const double av = a[o], bv = b[o];
+          a[o] = cs[p + o] * av - sn[p + o] * bv;
+          b[o] = sn[p + o] * av + cs[p + o] * bv;
+        }
+      }
+    }
+#pragma omp simd
+    for (int j = 0; j < m.width; ++j) c[j] *= m.scale[j];
+  } else {
+    for (int j = 0; j < ct.input_dim; ++j) c[j] = double(x[j]);
+  }
+#pragma omp simd
+  for (int j = 0; j < ct.padded_dim; ++j) input_amplitudes(c[j], c[j], s[j]);
+  size_t g = 0;
+  for (int l = 0; l < ct.layers; ++l) {
+    const int half = ct.padded_dim >> (l + 1);
+    const double* k = ct.coefficients + g;
+    const size_t stride = ct.pairs;
+    // Pair i reads slots i and i + half and writes slot i; no pair writes a slot ≥ half, so
+    // the pairs of a layer are independent.
+#pragma omp simd
+    for (int i = 0; i < half; ++i)
+      merge_pair([&](int mm) { return k[mm * stride + i]; }, c[i], s[i], c[i + half], s[i + half],
+                 c[i], s[i]);
+    g += size_t(half);
+  }
+#pragma omp simd
+  for (int i = 0; i < ct.qubits; ++i) angles[i] = float(angle_of_amplitudes(s[i], c[i]));
+}
+
 /// The whole pass. Internal linkage, like everything here: each kernel file must keep its own
 /// copy, compiled for its own instruction set (one shared inline copy would let the linker pick
 /// the AVX-512 build for every caller).
 void head_forward_lanes_impl(const HeadTables& t, int lanes, const float* x, float* angles,
                              double* scratch) {
+  if (lanes == 1) {
+    head_forward_single(t, x, angles, scratch);
+    return;
+  }
   double* c = scratch;
   double* s = scratch + size_t(t.circuit.padded_dim) * W;
   if (t.mixer.width > 0) {
