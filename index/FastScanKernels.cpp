@@ -29,13 +29,12 @@ void build_fast_scan_table(const float* query_angles, int q, float floor, FastSc
   std::vector<float> exact(size_t(q) * kLevels);
   compute_fidelity_table(codec, query_angles, exact.data());
   const double clamp = std::max(double(floor), std::log(kFidelityFloor));
-  std::vector<double> entries(size_t(q) * kLevels), lo(q);
+  std::vector<double> lo(q);
   double max_range = 0;
   for (int i = 0; i < q; ++i) {
     double row_lo = 0, row_hi = clamp;
     for (int k = 0; k < kLevels; ++k) {
       const double t = std::max(double(exact[size_t(i) * kLevels + k]), clamp);
-      entries[size_t(i) * kLevels + k] = t;
       row_lo = std::min(row_lo, t);
       row_hi = std::max(row_hi, t);
     }
@@ -55,7 +54,8 @@ void build_fast_scan_table(const float* query_angles, int q, float floor, FastSc
     for (int k = 0; k < kLevels; ++k) {
       // Entries are ≥ lo_i, so rounding half up by truncation equals std::round (which is a
       // libm call on baseline x86-64, and was a sixth of this function's time).
-      const double e = (entries[size_t(i) * kLevels + k] - lo[i]) * table->scale;
+      const double t = std::max(double(exact[size_t(i) * kLevels + k]), clamp);
+      const double e = (t - lo[i]) * table->scale;
       row[k] = row[k + 16] = uint8_t(std::min(uint32_t(e + 0.5), uint32_t(max_entry)));
     }
   }
@@ -106,17 +106,9 @@ void fast_scan_accumulate(const FastScanTable& table, const uint8_t* blocks, siz
                          "fast_scan_accumulate: table not built (build_fast_scan_table)");
   FAISS_THROW_IF_NOT_MSG(nblocks == 0 || (blocks != nullptr && sums != nullptr),
                          "fast_scan_accumulate: null blocks or sums");
-  detail::FastScanFn fn = detail::fast_scan_accumulate_scalar;
-  switch (active_simd_level()) {
-    case SimdLevel::kAvx512:
-      fn = detail::fast_scan_accumulate_avx512;
-      break;
-    case SimdLevel::kAvx2:
-      fn = detail::fast_scan_accumulate_avx2;
-      break;
-    case SimdLevel::kScalar:
-      break;
-  }
+  const detail::FastScanFn fn = for_active_simd_level<detail::FastScanFn>(
+      detail::fast_scan_accumulate_scalar, detail::fast_scan_accumulate_avx2,
+      detail::fast_scan_accumulate_avx512);
   fn(table.lut.data(), table.groups, blocks, nblocks, sums);
 }
 

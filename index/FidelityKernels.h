@@ -42,6 +42,20 @@ SimdLevel active_simd_level();
 /// level actually set after clamping to the CPU's support.
 SimdLevel set_simd_level(SimdLevel level);
 
+/// The one of three per-level kernels that active_simd_level() selects.
+template <typename Fn>
+Fn for_active_simd_level(Fn scalar, Fn avx2, Fn avx512) {
+  switch (active_simd_level()) {
+    case SimdLevel::kAvx512:
+      return avx512;
+    case SimdLevel::kAvx2:
+      return avx2;
+    case SimdLevel::kScalar:
+      break;
+  }
+  return scalar;
+}
+
 /// Per-query look-up table for a quantised codec: table has q·levels() floats,
 /// table[i·K + k] = log max(cos²(query[i] − k·step), ε).
 void compute_fidelity_table(const Codec& codec, const float* query_angles, float* table);

@@ -48,17 +48,9 @@ void head_forward_lanes(const HeadTables& tables, int lanes, const float* x, flo
   FAISS_THROW_IF_NOT_FMT(tables.mixer.width == 0 || tables.mixer.width == tables.circuit.input_dim,
                          "head_forward_lanes: mixer width %d differs from circuit input %d",
                          tables.mixer.width, tables.circuit.input_dim);
-  detail::HeadForwardFn fn = detail::head_forward_lanes_scalar;
-  switch (active_simd_level()) {
-    case SimdLevel::kAvx512:
-      fn = detail::head_forward_lanes_avx512;
-      break;
-    case SimdLevel::kAvx2:
-      fn = detail::head_forward_lanes_avx2;
-      break;
-    case SimdLevel::kScalar:
-      break;
-  }
+  const detail::HeadForwardFn fn = for_active_simd_level<detail::HeadForwardFn>(
+      detail::head_forward_lanes_scalar, detail::head_forward_lanes_avx2,
+      detail::head_forward_lanes_avx512);
   fn(tables, lanes, x, angles, scratch);
 }
 
