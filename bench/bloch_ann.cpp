@@ -21,7 +21,8 @@
 // raw cosine) and against the raw-cosine top-10; batch QPS with 1 thread and with all threads;
 // p50/p99 of single-query calls with 1 thread. For each system: build time and bytes per vector.
 // Output: a markdown table (--md), a CSV with one row per point (--csv; bench/plot_ann.py
-// draws it).
+// draws it). The data: a corpus and queries as .npy, or a generated clustered set (--generate,
+// for scaling runs at 1M vectors).
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -41,6 +42,7 @@
 #include "NpyArray.h"
 #include "RetrievalMetrics.h"
 #include "SearchTiming.h"
+#include "SyntheticData.h"
 #include "WallClock.h"
 #include "index/IndexFactory.h"
 #include "index/IndexFidelityFastScan.h"
@@ -85,10 +87,26 @@ int main(int argc, char** argv) {
   std::vector<int> efs = {16, 32, 64, 128, 256};
   std::vector<int> nprobes = {1, 2, 4, 8, 16, 32, 64, 128};
   std::vector<int> k_factors = {1, 2, 4, 8, 16, 32};
+  size_t generate = 0;
+  int gen_dim = 768, gen_clusters = 1000;
+  float gen_noise = 0.6f;
+  uint64_t gen_seed = 42;
   CLI::App app{"bloch_ann: bloch's ANN kinds vs hnswlib and FAISS on raw vectors, same run"};
-  app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")->required();
-  app.add_option("--queries", queries_path, "Query embeddings (.npy)")->required();
-  app.add_option("--name", dataset, "Dataset name in the CSV (default: the corpus's folder)");
+  app.footer(
+      "Give a dataset (--corpus and --queries) or generate one (--generate N): N vectors drawn "
+      "around --clusters centres N(0,1) in --dim dimensions with N(0, --noise²) per coordinate, "
+      "and --max-queries more rows from the same clusters as the queries.");
+  auto* gen = app.add_option("--generate", generate, "Generate a clustered set of N vectors");
+  app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")
+      ->excludes(gen);
+  app.add_option("--queries", queries_path, "Query embeddings (.npy)")->excludes(gen);
+  app.add_option("--dim", gen_dim, "Dimension of a generated set")->capture_default_str();
+  app.add_option("--clusters", gen_clusters, "Clusters of a generated set")->capture_default_str();
+  app.add_option("--noise", gen_noise, "Per-coordinate noise of a generated set")
+      ->capture_default_str();
+  app.add_option("--seed", gen_seed, "Seed of a generated set")->capture_default_str();
+  app.add_option("--name", dataset,
+                 "Dataset name in the CSV (default: the corpus's folder, or gen-<N>x<dim>)");
   app.add_option("--spec", spec, "bloch index spec with an HNSW kind")->capture_default_str();
   app.add_option("--M", M, "M of the raw-vector graphs (match the spec's HNSW M)")
       ->capture_default_str();
@@ -109,21 +127,43 @@ int main(int argc, char** argv) {
   app.add_option("--md", out_md, "Write the markdown tables here");
   app.add_option("--csv", out_csv, "Write one CSV row per point here");
   CLI11_PARSE(app, argc, argv);
-  for (const auto& p : {corpus_path, queries_path})
-    if (!std::filesystem::exists(p)) {
-      std::printf("bloch_ann: skipping: %s not found\n", p.c_str());
-      return 0;
+  if (generate == 0) {
+    if (corpus_path.empty() || queries_path.empty()) {
+      std::fprintf(stderr, "bloch_ann: give --corpus and --queries, or --generate N\n%s",
+                   app.help().c_str());
+      return 2;
     }
+    for (const auto& p : {corpus_path, queries_path})
+      if (!std::filesystem::exists(p)) {
+        std::printf("bloch_ann: skipping: %s not found\n", p.c_str());
+        return 0;
+      }
+  }
   if (dataset.empty())
-    dataset = std::filesystem::path(corpus_path).parent_path().filename().string();
+    dataset = generate > 0 ? "gen-" + std::to_string(generate) + "x" + std::to_string(gen_dim)
+                           : std::filesystem::path(corpus_path).parent_path().filename().string();
   try {
     const int threads_all = omp_get_max_threads();
-    const auto corpus = bloch::bench::read_npy(corpus_path);
-    const auto queries = bloch::bench::read_npy(queries_path);
+    bloch::bench::NpyMatrix corpus, queries;
+    if (generate > 0) {
+      if (gen_dim < 2 || gen_clusters < 1) throw std::runtime_error("--dim >= 2, --clusters >= 1");
+      auto set = bloch::testing::make_clustered(generate + max_queries, gen_dim, gen_clusters, 1.0f,
+                                                gen_noise, gen_seed);
+      corpus.rows = generate;
+      queries.rows = max_queries;
+      corpus.cols = queries.cols = size_t(gen_dim);
+      queries.data.assign(set.x.begin() + ptrdiff_t(generate * corpus.cols), set.x.end());
+      set.x.resize(generate * corpus.cols);
+      corpus.data = std::move(set.x);
+    } else {
+      corpus = bloch::bench::read_npy(corpus_path);
+      queries = bloch::bench::read_npy(queries_path);
+    }
     const size_t n = corpus.rows, d = corpus.cols, nq = std::min(max_queries, queries.rows);
     const size_t n_train = std::min(train_sample, n);
     const auto xb = bloch::bench::normalised_rows(corpus.data.data(), n, d);
     const auto xq = bloch::bench::normalised_rows(queries.data.data(), nq, d);
+    corpus = {};  // only the normalised rows are used from here on (3 GB at 1M × 768)
     std::printf("%s: %zu vectors, d=%zu, %zu queries, threads %d, OpenBLAS setter %s\n",
                 dataset.c_str(), n, d, nq, threads_all,
                 bloch::bench::openblas_setter() ? "found" : "absent (BLAS threads fixed)");

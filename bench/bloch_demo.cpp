@@ -11,13 +11,13 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "CosineRows.h"
 #include "NpyArray.h"
 #include "RetrievalMetrics.h"
+#include "SyntheticData.h"
 #include "WallClock.h"
 #include "index/IndexFidelityFlat.h"
 
@@ -42,22 +42,6 @@ struct Options {
   std::string npy;
   int threads = 0;
 };
-
-// Clustered set: centres N(0,1), points = centre + N(0, 0.6²); rows beyond `vectors` are
-// queries drawn from the same clusters.
-std::vector<float> generate(const Options& o, size_t rows) {
-  std::mt19937_64 rng(o.seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> centres(size_t(o.clusters) * o.dim);
-  for (auto& c : centres) c = normal(rng);
-  std::uniform_int_distribution<int> pick(0, o.clusters - 1);
-  std::vector<float> x(rows * o.dim);
-  for (size_t i = 0; i < rows; ++i) {
-    const float* c = centres.data() + size_t(pick(rng)) * o.dim;
-    for (int j = 0; j < o.dim; ++j) x[i * o.dim + j] = c[j] + 0.6f * normal(rng);
-  }
-  return x;
-}
 
 std::vector<idx_t> search_labels(const faiss::Index& index, size_t nq, const float* x, int k,
                                  double* seconds) {
@@ -110,7 +94,11 @@ int main(int argc, char** argv) {
       o.vectors = m.rows - o.queries;
       all = std::move(m.data);
     } else {
-      all = generate(o, o.vectors + o.queries);
+      // Centres N(0,1), points = centre + N(0, 0.6²); the rows beyond `vectors` are queries
+      // drawn from the same clusters.
+      all = bloch::testing::make_clustered(o.vectors + o.queries, o.dim, o.clusters, 1.0f, 0.6f,
+                                           o.seed)
+                .x;
     }
     const float* base = all.data();
     const float* queries = all.data() + o.vectors * o.dim;

@@ -16,11 +16,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "RetrievalMetrics.h"
+#include "SyntheticData.h"
 #include "WallClock.h"
 #include "index/BlochVectors.h"
 #include "index/IndexFidelityFlat.h"
@@ -48,23 +48,6 @@ struct Options {
   uint64_t seed = 42;
   std::string md;
 };
-
-// Clustered set as bloch_demo generates it: centres N(0,1), points = centre + N(0, noise²)
-// (bloch_demo: noise 0.6; larger noise makes the clusters overlap); the rows beyond `vectors`
-// are queries drawn from the same clusters.
-std::vector<float> generate(const Options& o, size_t rows) {
-  std::mt19937_64 rng(o.seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> centres(size_t(o.clusters) * o.dim);
-  for (auto& c : centres) c = normal(rng);
-  std::uniform_int_distribution<int> pick(0, o.clusters - 1);
-  std::vector<float> x(rows * o.dim);
-  for (size_t i = 0; i < rows; ++i) {
-    const float* c = centres.data() + size_t(pick(rng)) * o.dim;
-    for (int j = 0; j < o.dim; ++j) x[i * o.dim + j] = c[j] + o.noise * normal(rng);
-  }
-  return x;
-}
 
 // Queries per second of index.search over all queries with `threads` OpenMP threads.
 double qps(const faiss::Index& index, size_t nq, const float* xq, int threads,
@@ -105,7 +88,10 @@ int main(int argc, char** argv) {
   try {
     const int threads_all = omp_get_max_threads();
     const size_t n = o.vectors, nq = o.queries;
-    const std::vector<float> all = generate(o, n + nq);
+    // Centres N(0,1), points = centre + N(0, noise²) (larger noise makes the clusters
+    // overlap); the rows beyond `vectors` are queries drawn from the same clusters.
+    const std::vector<float> all =
+        bloch::testing::make_clustered(n + nq, o.dim, o.clusters, 1.0f, o.noise, o.seed).x;
     const float* xb = all.data();
     const float* xq = all.data() + n * size_t(o.dim);
     std::printf(

@@ -56,7 +56,7 @@ std::string default_spec(uint32_t dimension) {
   return "QC" + std::to_string(std::min<uint32_t>(128, dimension)) + ",Flat";
 }
 
-/// Excludes dead labels from a flat scan.
+/// Excludes dead labels from a search of any kind.
 struct LiveSelector : faiss::IDSelector {
   explicit LiveSelector(const std::vector<uint8_t>& live) : live(live) {}
   bool is_member(idx_t id) const override { return live[size_t(id)] != 0; }
@@ -636,9 +636,10 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
                      std::to_string(ivf->nlist) + " lists of collection '" + meta_.name + "'");
     }
     const idx_t ntotal = index_->ntotal;
-    // A graph cannot skip dead entries while it walks, so it is asked for enough extra hits
-    // to cover every dead entry; scans (flat, lists) skip them through a selector.
-    idx_t k = std::min<idx_t>(request.k(), ntotal);
+    // Dead entries are tombstones: every kind skips them through the selector, a graph while
+    // it walks (they still route the walk, as hnswlib's marked deletions do, and never enter
+    // the results), until compaction rebuilds the index without them.
+    const idx_t k = std::min<idx_t>(request.k(), ntotal);
     LiveSelector selector(labels_.live);
     faiss::SearchParametersHNSW hnsw_params;
     faiss::SearchParametersIVF ivf_params;
@@ -646,13 +647,13 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
     SearchParametersFastScan fast_scan_params;
     const faiss::SearchParameters* params = nullptr;
     if (hnsw != nullptr) {
-      k = std::min<idx_t>(k + idx_t(labels_.dead), ntotal);
       const int ef = request.ef() != 0 ? int(request.ef()) : hnsw->hnsw.efSearch;
       if (request.ef() != 0 && request.ef() < request.k()) {
         return invalid("ef = " + std::to_string(request.ef()) +
                        " must be at least k = " + std::to_string(request.k()));
       }
       hnsw_params.efSearch = std::max<int>(ef, int(k));
+      if (labels_.dead > 0) hnsw_params.sel = &selector;
       params = &hnsw_params;
     } else if (ivf != nullptr) {
       ivf_params.nprobe = request.nprobe() != 0 ? request.nprobe() : ivf->nprobe;

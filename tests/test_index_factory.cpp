@@ -1,12 +1,15 @@
 // index_factory: the spec grammar (good and bad strings; Flat, HNSW, IVF and fast-scan kinds),
-// and the HNSW kind end to end — recall against the exact index, save/load equality, damaged files
-// refused. The IVF kind end to end is in test_index_fidelity_ivf.cpp.
+// and the HNSW kind end to end — recall against the exact index, tombstones (a selector) never
+// returned, concurrent searches, save/load equality, damaged files refused. The IVF kind end to end
+// is in test_index_fidelity_ivf.cpp.
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
+#include <faiss/impl/IDSelector.h>
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "SyntheticData.h"
 #include "index/IndexFactory.h"
@@ -136,6 +139,61 @@ TEST(IndexFactory, HnswRecallAgainstExactSearch) {
   // Floor for M=16, efSearch=64 on this clustered set: graph search over fidelity codes must
   // find nearly all of the exact top-10.
   EXPECT_GE(double(hits) / double(f.nq() * k), 0.9);
+}
+
+/// Deleted labels stay in the graph as tombstones: a selector keeps them out of the results
+/// while they still route the walk (the service's deletions until compaction).
+struct EveryThirdDead : faiss::IDSelector {
+  bool is_member(idx_t id) const override { return id % 3 != 0; }
+};
+
+TEST(IndexFactory, HnswTombstonesAreNeverReturnedAndLiveRecallHolds) {
+  HnswFixture f;
+  EveryThirdDead live;
+  faiss::SearchParametersHNSW p;
+  p.efSearch = 64;
+  p.sel = &live;
+  faiss::SearchParameters exact_params;
+  exact_params.sel = &live;
+  IndexFidelityFlat exact(flat_of(*f.index).head(), CodeType::k8bit);
+  exact.add(idx_t(f.base.cluster.size()), f.base.x.data());
+  const idx_t k = 10;
+  std::vector<float> dh(f.nq() * k), de(f.nq() * k);
+  std::vector<idx_t> lh(f.nq() * k), le(f.nq() * k);
+  f.index->search(idx_t(f.nq()), f.queries.x.data(), k, dh.data(), lh.data(), &p);
+  exact.search(idx_t(f.nq()), f.queries.x.data(), k, de.data(), le.data(), &exact_params);
+  size_t hits = 0;
+  for (size_t i = 0; i < f.nq(); ++i) {
+    std::set<idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
+    for (idx_t r = 0; r < k; ++r) {
+      const idx_t label = lh[i * k + r];
+      ASSERT_GE(label, 0) << "query " << i << ": fewer than k live hits";
+      EXPECT_NE(label % 3, 0) << "query " << i << " returned tombstone " << label;
+      hits += truth.count(label);
+    }
+  }
+  // Same floor as without deletions: a third of the nodes dead must not cut the walk short.
+  EXPECT_GE(double(hits) / double(f.nq() * k), 0.9);
+}
+
+TEST(IndexFactory, HnswConcurrentSearchesMatchSequentialOnes) {
+  // IndexHNSW::search keeps its visited table and heaps per call: threads may share the index.
+  HnswFixture f;
+  const idx_t k = 10;
+  auto one_by_one = [&](std::vector<idx_t>& labels) {
+    std::vector<float> d(k);
+    for (size_t i = 0; i < f.nq(); ++i)
+      f.index->search(1, f.queries.x.data() + i * HnswFixture::kDim, k, d.data(),
+                      labels.data() + i * k);
+  };
+  std::vector<idx_t> expect(f.nq() * k);
+  one_by_one(expect);
+  constexpr int kThreads = 4;
+  std::vector<std::vector<idx_t>> got(kThreads, std::vector<idx_t>(f.nq() * k));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back([&, t] { one_by_one(got[t]); });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(got[t], expect) << "thread " << t;
 }
 
 TEST(IndexFactory, HnswSaveLoadGivesIdenticalResultsAndDamageIsRefused) {
