@@ -14,6 +14,7 @@
 
 #include "index/FidelityHeadModel.h"
 #include "index/HeadTrainer.h"
+#include "index/HnswLiveSearch.h"
 #include "index/IndexFidelityFastScan.h"
 #include "index/IndexIO.h"
 #include "server/IndexKinds.h"
@@ -636,83 +637,53 @@ Status Collection::search(const v1::SearchRequest& request, v1::SearchResponse* 
                      std::to_string(ivf->nlist) + " lists of collection '" + meta_.name + "'");
     }
     const idx_t ntotal = index_->ntotal;
-    // Dead entries are tombstones: every kind skips them through the selector, a graph while
-    // it walks (they still route the walk, as hnswlib's marked deletions do, and never enter
-    // the results), until compaction rebuilds the index without them.
+    // Dead entries are tombstones: every kind skips them through the selector (a graph while
+    // it walks, hnsw_search_live), until compaction rebuilds the index without them.
     const idx_t k = std::min<idx_t>(request.k(), ntotal);
-    const size_t live = labels_.by_id.size();
     LiveSelector selector(labels_.live);
-    faiss::SearchParametersHNSW hnsw_params;
+    faiss::IDSelector* live = labels_.dead > 0 ? &selector : nullptr;
     faiss::SearchParametersIVF ivf_params;
     faiss::SearchParameters flat_params;
     SearchParametersFastScan fast_scan_params;
     const faiss::SearchParameters* params = nullptr;
-    // Results asked of the index: k, or for a graph the whole walk's width (below).
-    idx_t k_search = k;
+    int ef = 0;
     if (hnsw != nullptr) {
-      const int ef = request.ef() != 0 ? int(request.ef()) : hnsw->hnsw.efSearch;
+      ef = request.ef() != 0 ? int(request.ef()) : hnsw->hnsw.efSearch;
       if (request.ef() != 0 && request.ef() < request.k()) {
         return invalid("ef = " + std::to_string(request.ef()) +
                        " must be at least k = " + std::to_string(request.k()));
       }
-      // FAISS 1.7.3 sizes the walk's candidate queue by max(the index's efSearch, k), not by
-      // the per-query efSearch, so a graph is asked for ef results and the best k are kept.
-      // With tombstones the walk is widened by ntotal / live, so that as many live entries
-      // as ef are expected among the visited ones.
-      const double widen = live > 0 ? double(ntotal) / double(live) : 1.0;
-      k_search = std::min<idx_t>(ntotal, idx_t(std::ceil(double(std::max<idx_t>(ef, k)) * widen)));
-      hnsw_params.efSearch = int(k_search);
-      if (labels_.dead > 0) hnsw_params.sel = &selector;
-      params = &hnsw_params;
     } else if (ivf != nullptr) {
       ivf_params.nprobe = request.nprobe() != 0 ? request.nprobe() : ivf->nprobe;
-      if (labels_.dead > 0) ivf_params.sel = &selector;
+      ivf_params.sel = live;
       params = &ivf_params;
     } else if (fast_scan != nullptr) {
       fast_scan_params.k_factor = float(request.rerank_factor());  // 0: the index's
-      if (labels_.dead > 0) fast_scan_params.sel = &selector;
+      fast_scan_params.sel = live;
       params = &fast_scan_params;
-    } else if (labels_.dead > 0) {
-      flat_params.sel = &selector;
+    } else if (live != nullptr) {
+      flat_params.sel = live;
       params = &flat_params;
     }
     if (k > 0) {
-      const size_t width = size_t(k_search);
-      std::vector<float> distances(nq * width);
-      std::vector<idx_t> found(nq * width);
+      std::vector<float> distances(nq * size_t(k));
+      std::vector<idx_t> found(nq * size_t(k));
       try {
-        index_->search(idx_t(nq), x.data(), k_search, distances.data(), found.data(), params);
+        if (hnsw != nullptr) {
+          hnsw_search_live(*hnsw, idx_t(nq), x.data(), k, ef, live, labels_.by_id.size(),
+                           distances.data(), found.data());
+        } else {
+          index_->search(idx_t(nq), x.data(), k, distances.data(), found.data(), params);
+        }
       } catch (const faiss::FaissException& e) {
         return Status(StatusCode::INTERNAL, "search: " + std::string(e.what()));
       }
-      // Results come best first; a row may end in -1 when fewer were found.
-      auto collect = [&](size_t i, const idx_t* labels, const float* scores, size_t row_width) {
-        hits[i].clear();
-        for (size_t j = 0; j < row_width && hits[i].size() < size_t(k); ++j) {
-          if (labels[j] < 0 || !labels_.live[size_t(labels[j])]) continue;
-          hits[i].emplace_back(labels_.ids[size_t(labels[j])], scores[j]);
+      for (size_t i = 0; i < nq; ++i) {
+        for (idx_t j = 0; j < k; ++j) {
+          const idx_t label = found[i * size_t(k) + size_t(j)];
+          if (label < 0 || !labels_.live[size_t(label)]) continue;
+          hits[i].emplace_back(labels_.ids[size_t(label)], distances[i * size_t(k) + size_t(j)]);
         }
-      };
-      for (size_t i = 0; i < nq; ++i)
-        collect(i, found.data() + i * width, distances.data() + i * width, width);
-      // A walk that still found fewer than k live entries is redone k + dead wide: it visits
-      // at least that many nodes (or every reachable one), of which at most `dead` are
-      // tombstones, so at least k are live.
-      const idx_t sure_width = std::min<idx_t>(ntotal, k + idx_t(labels_.dead));
-      const size_t want = std::min<size_t>(size_t(k), live);
-      for (size_t i = 0; hnsw != nullptr && sure_width > k_search && i < nq; ++i) {
-        if (hits[i].size() >= want) continue;
-        faiss::SearchParametersHNSW sure = hnsw_params;
-        sure.efSearch = int(sure_width);
-        std::vector<float> sure_distances(static_cast<size_t>(sure_width));
-        std::vector<idx_t> sure_found(static_cast<size_t>(sure_width));
-        try {
-          index_->search(1, x.data() + i * d, sure_width, sure_distances.data(), sure_found.data(),
-                         &sure);
-        } catch (const faiss::FaissException& e) {
-          return Status(StatusCode::INTERNAL, "search: " + std::string(e.what()));
-        }
-        collect(i, sure_found.data(), sure_distances.data(), sure_found.size());
       }
     }
   }

@@ -1,7 +1,7 @@
 // index_factory: the spec grammar (good and bad strings; Flat, HNSW, IVF and fast-scan kinds),
-// and the HNSW kind end to end — recall against the exact index, tombstones (a selector) never
-// returned, concurrent searches, save/load equality, damaged files refused. The IVF kind end to end
-// is in test_index_fidelity_ivf.cpp.
+// and the HNSW kind end to end — recall against the exact index, tombstones never returned
+// (hnsw_search_live), concurrent searches, save/load equality, damaged files refused. The IVF kind
+// end to end is in test_index_fidelity_ivf.cpp.
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/impl/FaissAssert.h>
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "SyntheticData.h"
+#include "index/HnswLiveSearch.h"
 #include "index/IndexFactory.h"
 #include "index/IndexFidelityFlat.h"
 #include "index/IndexFidelityIVF.h"
@@ -141,8 +142,8 @@ TEST(IndexFactory, HnswRecallAgainstExactSearch) {
   EXPECT_GE(double(hits) / double(f.nq() * k), 0.9);
 }
 
-/// Deleted labels stay in the graph as tombstones: a selector keeps them out of the results
-/// while they still route the walk (the service's deletions until compaction).
+/// Deleted labels stay in the graph as tombstones: hnsw_search_live keeps them out of the
+/// results while they still route the walk (the service's deletions until compaction).
 struct EveryThirdDead : faiss::IDSelector {
   bool is_member(idx_t id) const override { return id % 3 != 0; }
 };
@@ -150,17 +151,17 @@ struct EveryThirdDead : faiss::IDSelector {
 TEST(IndexFactory, HnswTombstonesAreNeverReturnedAndLiveRecallHolds) {
   HnswFixture f;
   EveryThirdDead live;
-  faiss::SearchParametersHNSW p;
-  p.efSearch = 64;
-  p.sel = &live;
+  const size_t n = f.base.cluster.size(), n_live = n - (n + 2) / 3;
+  const auto& hnsw = dynamic_cast<const faiss::IndexHNSW&>(*f.index);
   faiss::SearchParameters exact_params;
   exact_params.sel = &live;
   IndexFidelityFlat exact(flat_of(*f.index).head(), CodeType::k8bit);
-  exact.add(idx_t(f.base.cluster.size()), f.base.x.data());
+  exact.add(idx_t(n), f.base.x.data());
   const idx_t k = 10;
   std::vector<float> dh(f.nq() * k), de(f.nq() * k);
   std::vector<idx_t> lh(f.nq() * k), le(f.nq() * k);
-  f.index->search(idx_t(f.nq()), f.queries.x.data(), k, dh.data(), lh.data(), &p);
+  hnsw_search_live(hnsw, idx_t(f.nq()), f.queries.x.data(), k, 64, &live, n_live, dh.data(),
+                   lh.data());
   exact.search(idx_t(f.nq()), f.queries.x.data(), k, de.data(), le.data(), &exact_params);
   size_t hits = 0;
   for (size_t i = 0; i < f.nq(); ++i) {
@@ -174,6 +175,26 @@ TEST(IndexFactory, HnswTombstonesAreNeverReturnedAndLiveRecallHolds) {
   }
   // Same floor as without deletions: a third of the nodes dead must not cut the walk short.
   EXPECT_GE(double(hits) / double(f.nq() * k), 0.9);
+}
+
+TEST(IndexFactory, HnswLiveSearchFillsEveryRowWhenMostEntriesAreDead) {
+  // Nine entries in ten dead and ef = k: the walk, widened ten times, and where that still
+  // falls short the k + dead retry, must give every row k distinct live entries.
+  HnswFixture f;
+  struct OneInTen : faiss::IDSelector {
+    bool is_member(idx_t id) const override { return id % 10 == 0; }
+  } live;
+  const size_t n_live = (f.base.cluster.size() + 9) / 10;
+  const idx_t k = 50;
+  std::vector<float> d(f.nq() * k);
+  std::vector<idx_t> l(f.nq() * k);
+  hnsw_search_live(dynamic_cast<const faiss::IndexHNSW&>(*f.index), idx_t(f.nq()),
+                   f.queries.x.data(), k, int(k), &live, n_live, d.data(), l.data());
+  for (size_t i = 0; i < f.nq(); ++i) {
+    std::set<idx_t> row(l.begin() + i * k, l.begin() + (i + 1) * k);
+    EXPECT_EQ(row.size(), size_t(k)) << "query " << i;
+    for (idx_t label : row) EXPECT_TRUE(label >= 0 && label % 10 == 0) << "query " << i;
+  }
 }
 
 TEST(IndexFactory, HnswConcurrentSearchesMatchSequentialOnes) {
