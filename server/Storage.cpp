@@ -3,6 +3,9 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 namespace bloch::server {
@@ -23,6 +26,51 @@ uint64_t read_be(std::string_view bytes) {
   return value;
 }
 
+// Whether files under `dir` can be opened with O_DIRECT (tmpfs before Linux 6.6, for one, refuses
+// it).
+bool supports_direct_io(const std::string& dir) {
+  const std::string probe = dir + "/.direct_io_probe";
+  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
+// Bulk ingest is bound by memory copies, not by fsync (measured: turning the WAL sync off leaves
+// load throughput unchanged; perf shows the kernel copying appended pages into the page cache as
+// the top cost). Hence:
+//  - recycle_log_file_num: a new WAL overwrites an old file's pages instead of growing a fresh
+//    file page by page (+10 % load at 600k vectors). Point-in-time recovery, the default, is the
+//    recovery mode compatible with recycling.
+//  - direct I/O for flush and compaction: SST files bypass the page cache; on this class of disk
+//    buffered appends plus fdatasync run at ~0.3 GB/s against ~1.6 GB/s with O_DIRECT
+//    (+40 % load at 600k vectors). Reads stay buffered, so the OS still caches hot blocks.
+rocksdb::Options db_options(const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.recycle_log_file_num = 4;
+  options.use_direct_io_for_flush_and_compaction = supports_direct_io(dir);
+  return options;
+}
+
+// Raw vectors (d float32, ~1.5-3 KB, incompressible) are written once and read back only to
+// retrain: key-value separation keeps them in blob files so compaction moves 20-byte references
+// instead of rewriting the floats at every level. Blob GC reclaims vectors of rewritten
+// generations. Payloads and records are small and stay in the LSM with default options.
+rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
+  rocksdb::ColumnFamilyOptions family;
+  if (name == "vectors") {
+    family.enable_blob_files = true;
+    family.min_blob_size = 0;
+    family.compression = rocksdb::kNoCompression;
+    family.enable_blob_garbage_collection = true;
+  }
+  return family;
+}
+
 }  // namespace
 
 grpc::Status storage_error(const rocksdb::Status& status, std::string_view what) {
@@ -37,20 +85,13 @@ grpc::Status Storage::Open(const std::string& dir, std::unique_ptr<Storage>* out
     return grpc::Status(grpc::StatusCode::INTERNAL,
                         "cannot create data directory '" + dir + "': " + ec.message());
   }
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  options.IncreaseParallelism(2);
-  // Payloads and raw vectors are written once and read by key: plain LSM defaults suit them.
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const char* name : kColumnFamilies) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
+  for (const char* name : kColumnFamilies) descriptors.emplace_back(name, family_options(name));
   std::unique_ptr<Storage> storage(new Storage());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &db);
+  rocksdb::Status s = rocksdb::DB::Open(db_options(dir), dir, descriptors, &handles, &db);
   if (!s.ok()) return storage_error(s, "open '" + dir + "'");
   storage->db_.reset(db);
   // handles[0] is the default family, unused.
