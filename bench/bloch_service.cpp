@@ -235,7 +235,6 @@ int run(const Options& o) {
   }
   const double load_rate = double(o.n) / seconds_since(start);
   std::fprintf(stderr, "storage alone\n");
-  std::fprintf(stderr, "storage alone\n");
   const double plain_rate = plain_rocksdb_rate(o, rows, info.code_bytes());
   const double storage_rate = blochd_storage_rate(o, rows, info.code_bytes());
 
