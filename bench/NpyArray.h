@@ -1,8 +1,8 @@
 #pragma once
 
-// A whole 2-D NumPy .npy file (float32 or float16) as a float32 matrix, for the benchmark
-// programs. The parsing is the command-line tools' (client/tools/VectorSource.h); this only
-// gathers its rows.
+// A whole 2-D embedding file (NumPy .npy float32/float16, or a dataset of an ann-benchmarks
+// HDF5 file) as a float32 matrix, for the benchmark programs. The parsing is the command-line
+// tools' (client/tools/VectorSource.h); this only gathers its rows.
 
 #include <string>
 #include <vector>
@@ -18,9 +18,11 @@ struct NpyMatrix {
   const float* row(size_t i) const { return data.data() + i * cols; }
 };
 
-/// Throws bloch::tools::VectorFileError naming the file for a malformed or truncated file.
-inline NpyMatrix read_npy(const std::string& path) {
-  auto source = tools::open_vector_source(path, "npy");
+/// `format` and `dataset` as tools::open_vector_source takes them ("npy"; "hdf5" with a dataset
+/// name). Throws bloch::tools::VectorFileError naming the file for a malformed or truncated file.
+inline NpyMatrix read_matrix(const std::string& path, const std::string& format,
+                             const std::string& dataset = "train") {
+  auto source = tools::open_vector_source(path, format, dataset);
   NpyMatrix out;
   out.cols = source->dimension();
   out.rows = *source->rows();
@@ -32,6 +34,10 @@ inline NpyMatrix read_npy(const std::string& path) {
     chunk.clear();
   }
   return out;
+}
+
+inline NpyMatrix read_npy(const std::string& path) {
+  return read_matrix(path, "npy");
 }
 
 }  // namespace bloch::bench

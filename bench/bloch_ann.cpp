@@ -21,8 +21,10 @@
 // raw cosine) and against the raw-cosine top-10; batch QPS with 1 thread and with all threads;
 // p50/p99 of single-query calls with 1 thread. For each system: build time and bytes per vector.
 // Output: a markdown table (--md), a CSV with one row per point (--csv; bench/plot_ann.py
-// draws it). The data: a corpus and queries as .npy, or a generated clustered set (--generate,
-// for scaling runs at 1M vectors).
+// draws it). The data: a corpus and queries as .npy, an ann-benchmarks HDF5 file (--hdf5: its
+// "train" and "test" datasets; its "neighbors" are not read, the raw-cosine ground truth is
+// computed by IndexFlatIP on the normalised rows, as for the other inputs), or a generated
+// clustered set (--generate, for scaling runs at 1M vectors).
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -81,7 +83,7 @@ size_t pq_subquantizers(size_t d, size_t want) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string corpus_path, queries_path, spec = "QC128,HNSW32", out_md, out_csv, dataset;
+  std::string corpus_path, queries_path, hdf5_path, spec = "QC128,HNSW32", out_md, out_csv, dataset;
   int M = 32, ef_construction = 100;
   size_t train_sample = 20000, max_queries = 1000, nlist = 1024;
   std::vector<int> efs = {16, 32, 64, 128, 256};
@@ -94,13 +96,21 @@ int main(int argc, char** argv) {
   uint64_t gen_seed = 42;
   CLI::App app{"bloch_ann: bloch's ANN kinds vs hnswlib and FAISS on raw vectors, same run"};
   app.footer(
-      "Give a dataset (--corpus and --queries) or generate one (--generate N): N vectors drawn "
+      "Give a dataset (--corpus and --queries, or an ann-benchmarks --hdf5 file) or generate one "
+      "(--generate N): N vectors drawn "
       "around --clusters centres N(0,1) in --dim dimensions with N(0, --noise²) per coordinate, "
       "and --max-queries more rows from the same clusters as the queries.");
   auto* gen = app.add_option("--generate", generate, "Generate a clustered set of N vectors");
   app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")
       ->excludes(gen);
-  app.add_option("--queries", queries_path, "Query embeddings (.npy)")->excludes(gen);
+  auto* queries_opt =
+      app.add_option("--queries", queries_path, "Query embeddings (.npy)")->excludes(gen);
+  app.add_option("--hdf5", hdf5_path,
+                 "An ann-benchmarks HDF5 file (e.g. glove-100-angular.hdf5): corpus from its "
+                 "'train' dataset, queries from 'test'")
+      ->excludes(gen)
+      ->excludes(queries_opt)
+      ->excludes("--corpus");
   app.add_option("--dim", gen_dim, "Dimension of a generated set")->capture_default_str();
   app.add_option("--clusters", gen_clusters, "Clusters of a generated set")->capture_default_str();
   app.add_option("--noise", gen_noise, "Per-coordinate noise of a generated set")
@@ -132,12 +142,14 @@ int main(int argc, char** argv) {
   app.add_option("--csv", out_csv, "Write one CSV row per point here");
   CLI11_PARSE(app, argc, argv);
   if (generate == 0) {
-    if (corpus_path.empty() || queries_path.empty()) {
-      std::fprintf(stderr, "bloch_ann: give --corpus and --queries, or --generate N\n%s",
+    if (hdf5_path.empty() && (corpus_path.empty() || queries_path.empty())) {
+      std::fprintf(stderr, "bloch_ann: give --corpus and --queries, --hdf5, or --generate N\n%s",
                    app.help().c_str());
       return 2;
     }
-    for (const auto& p : {corpus_path, queries_path})
+    const auto inputs =
+        hdf5_path.empty() ? std::vector{corpus_path, queries_path} : std::vector{hdf5_path};
+    for (const auto& p : inputs)
       if (!std::filesystem::exists(p)) {
         std::printf("bloch_ann: skipping: %s not found\n", p.c_str());
         return 0;
@@ -145,7 +157,9 @@ int main(int argc, char** argv) {
   }
   if (dataset.empty())
     dataset = generate > 0 ? "gen-" + std::to_string(generate) + "x" + std::to_string(gen_dim)
-                           : std::filesystem::path(corpus_path).parent_path().filename().string();
+              : !hdf5_path.empty()
+                  ? std::filesystem::path(hdf5_path).stem().string()
+                  : std::filesystem::path(corpus_path).parent_path().filename().string();
   try {
     const int threads_all = omp_get_max_threads();
     bloch::bench::NpyMatrix corpus, queries;
@@ -159,10 +173,16 @@ int main(int argc, char** argv) {
       queries.data.assign(set.x.begin() + ptrdiff_t(generate * corpus.cols), set.x.end());
       set.x.resize(generate * corpus.cols);
       corpus.data = std::move(set.x);
+    } else if (!hdf5_path.empty()) {
+      corpus = bloch::bench::read_matrix(hdf5_path, "hdf5", "train");
+      queries = bloch::bench::read_matrix(hdf5_path, "hdf5", "test");
     } else {
       corpus = bloch::bench::read_npy(corpus_path);
       queries = bloch::bench::read_npy(queries_path);
     }
+    if (queries.cols != corpus.cols)
+      throw std::runtime_error("the queries have " + std::to_string(queries.cols) +
+                               " columns, the corpus " + std::to_string(corpus.cols));
     const size_t n = corpus.rows, d = corpus.cols, nq = std::min(max_queries, queries.rows);
     const size_t n_train = std::min(train_sample, n);
     const auto xb = bloch::bench::normalised_rows(corpus.data.data(), n, d);
