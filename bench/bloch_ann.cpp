@@ -97,12 +97,13 @@ int main(int argc, char** argv) {
   CLI::App app{"bloch_ann: bloch's ANN kinds vs hnswlib and FAISS on raw vectors, same run"};
   app.footer(
       "Give a dataset (--corpus and --queries, or an ann-benchmarks --hdf5 file) or generate one "
-      "(--generate N): N vectors drawn "
-      "around --clusters centres N(0,1) in --dim dimensions with N(0, --noise²) per coordinate, "
+      "(--generate N): N vectors drawn around --clusters centres N(0,1) in --dim dimensions with "
+      "N(0, --noise²) per coordinate, "
       "and --max-queries more rows from the same clusters as the queries.");
   auto* gen = app.add_option("--generate", generate, "Generate a clustered set of N vectors");
-  app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")
-      ->excludes(gen);
+  auto* corpus_opt =
+      app.add_option("--corpus", corpus_path, "Corpus embeddings (.npy float32/float16)")
+          ->excludes(gen);
   auto* queries_opt =
       app.add_option("--queries", queries_path, "Query embeddings (.npy)")->excludes(gen);
   app.add_option("--hdf5", hdf5_path,
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
                  "'train' dataset, queries from 'test'")
       ->excludes(gen)
       ->excludes(queries_opt)
-      ->excludes("--corpus");
+      ->excludes(corpus_opt);
   app.add_option("--dim", gen_dim, "Dimension of a generated set")->capture_default_str();
   app.add_option("--clusters", gen_clusters, "Clusters of a generated set")->capture_default_str();
   app.add_option("--noise", gen_noise, "Per-coordinate noise of a generated set")

@@ -22,9 +22,8 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <string_view>
+#include <functional>
 #include <thread>
-#include <type_traits>
 
 #include "SyntheticData.h"
 #include "WallClock.h"
@@ -102,23 +101,33 @@ std::vector<double> search_loop(Client& client, const std::vector<float>& querie
   return ms;
 }
 
+/// Where the three rows of one document go: a column family and a key for each.
+struct RowLayout {
+  rocksdb::ColumnFamilyHandle* docs = nullptr;
+  rocksdb::ColumnFamilyHandle* records = nullptr;
+  rocksdb::ColumnFamilyHandle* vectors = nullptr;
+  std::function<std::string(const std::string& id)> doc_key;
+  std::function<std::string(uint64_t label)> record_key;
+  std::function<std::string(uint64_t label)> vector_key;
+};
+
 /// The rows an upsert writes — per document a payload, a record (id + code) and the raw vector —
-/// as one synced WriteBatch per `batch` documents, one writer; vectors/s. `put(batch, family,
-/// key, value)` adds a row (family 0 docs, 1 records, 2 vectors); `commit(batch)` writes it.
-template <typename Put, typename Commit>
+/// laid out by `layout`, as one WriteBatch per `batch` documents written by `commit(batch)`
+/// (synced), one writer; vectors/s.
+template <typename Commit>
 double storage_write_rate(const Options& o, const std::vector<float>& rows, size_t code_bytes,
-                          Put put, Commit commit) {
+                          const RowLayout& layout, Commit commit) {
   const std::string code(code_bytes, '\x5a');
   const auto start = Clock::now();
   for (size_t b = 0; b < o.n; b += o.batch) {
     rocksdb::WriteBatch batch;
     for (size_t i = b; i < std::min(o.n, b + o.batch); ++i) {
       const std::string id = "doc-" + std::to_string(i);
-      put(batch, 0, id, "{\"n\":" + std::to_string(i) + "}");
-      put(batch, 1, i, id + code);
-      put(batch, 2, i,
-          std::string_view(reinterpret_cast<const char*>(rows.data() + i * o.dim),
-                           size_t(o.dim) * sizeof(float)));
+      batch.Put(layout.docs, layout.doc_key(id), "{\"n\":" + std::to_string(i) + "}");
+      batch.Put(layout.records, layout.record_key(i), id + code);
+      batch.Put(layout.vectors, layout.vector_key(i),
+                rocksdb::Slice(reinterpret_cast<const char*>(rows.data() + i * o.dim),
+                               size_t(o.dim) * sizeof(float)));
     }
     if (!commit(batch)) return 0;
   }
@@ -136,19 +145,14 @@ double plain_rocksdb_rate(const Options& o, const std::vector<float>& rows, size
   if (!rocksdb::DB::Open(options, path, &db).ok()) return 0;
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  const auto put = [](rocksdb::WriteBatch& batch, int family, const auto& key,
-                      std::string_view value) {
-    const std::string prefix = family == 0 ? "d" : family == 1 ? "r" : "v";
-    std::string full_key;
-    if constexpr (std::is_integral_v<std::decay_t<decltype(key)>>) {
-      full_key = prefix + std::to_string(key);
-    } else {
-      full_key = prefix + std::string(key);
-    }
-    batch.Put(full_key, rocksdb::Slice(value.data(), value.size()));
-  };
-  const auto commit = [&](rocksdb::WriteBatch& batch) { return db->Write(sync, &batch).ok(); };
-  const double rate = storage_write_rate(o, rows, code_bytes, put, commit);
+  RowLayout layout;
+  layout.docs = layout.records = layout.vectors = db->DefaultColumnFamily();
+  layout.doc_key = [](const std::string& id) { return "d" + id; };
+  layout.record_key = [](uint64_t label) { return "r" + std::to_string(label); };
+  layout.vector_key = [](uint64_t label) { return "v" + std::to_string(label); };
+  const double rate = storage_write_rate(o, rows, code_bytes, layout, [&](rocksdb::WriteBatch& b) {
+    return db->Write(sync, &b).ok();
+  });
   delete db;
   std::filesystem::remove_all(path);
   return rate;
@@ -162,21 +166,17 @@ double blochd_storage_rate(const Options& o, const std::vector<float>& rows, siz
   {
     std::unique_ptr<server::Storage> storage;
     if (!server::Storage::Open(path, &storage).ok()) return 0;
-    rocksdb::ColumnFamilyHandle* families[] = {storage->docs(), storage->records(),
-                                               storage->vectors()};
     constexpr uint32_t kUid = 1, kGeneration = 1;
-    const auto put = [&](rocksdb::WriteBatch& batch, int family, const auto& key,
-                         std::string_view value) {
-      std::string full_key;
-      if constexpr (std::is_integral_v<std::decay_t<decltype(key)>>) {
-        full_key = server::Storage::label_key(kUid, kGeneration, key);
-      } else {
-        full_key = server::Storage::doc_key(kUid, key);
-      }
-      batch.Put(families[family], full_key, rocksdb::Slice(value.data(), value.size()));
+    RowLayout layout;
+    layout.docs = storage->docs();
+    layout.records = storage->records();
+    layout.vectors = storage->vectors();
+    layout.doc_key = [](const std::string& id) { return server::Storage::doc_key(kUid, id); };
+    layout.record_key = layout.vector_key = [](uint64_t label) {
+      return server::Storage::label_key(kUid, kGeneration, label);
     };
-    const auto commit = [&](rocksdb::WriteBatch& batch) { return storage->write(batch).ok(); };
-    rate = storage_write_rate(o, rows, code_bytes, put, commit);
+    rate = storage_write_rate(o, rows, code_bytes, layout,
+                              [&](rocksdb::WriteBatch& b) { return storage->write(b).ok(); });
   }
   std::filesystem::remove_all(path);
   return rate;
