@@ -51,12 +51,13 @@ struct Options {
   std::vector<std::string> modes = {"untrained", "unsupervised", "supervised"};
   std::vector<int> butterflies = {0};
   std::vector<std::string> logits = {"paper"};
+  std::vector<std::string> readouts = {"normalized"};
   int seeds = 3;
   int epochs = 6;
   size_t batch = 256;
   double lr = 1e-2;
   double dense_lr = 1e-3;
-  double tau = 0.005;
+  double tau = 0.0;  // 0: the head's preferred τ (TrainableModel::preferred_temperature)
   double dense_tau = 0.05;
   double teacher_tau = 0.05;
   size_t unsup_sample = 20000;
@@ -145,16 +146,17 @@ class Runner {
       if (wants("dense"))
         for (int s = 0; s < o_.seeds; ++s) run_dense(q, s);
       if (wants("circuit"))
-        for (int b : o_.butterflies)
-          for (const auto& mode : o_.modes)
-            for (const auto& logit : o_.logits) {
-              // Unsupervised heads train with one logit form: the paper's 20·F for the
-              // paper-exact circuit, the library default for mixer heads.
-              if (mode != "supervised" && logit != unsupervised_logits(b)) continue;
-              if (mode == "untrained" && b != 0) continue;  // a random mixer says nothing new
-              for (int s = 0; s < (mode == "untrained" ? 1 : o_.seeds); ++s)
-                run_circuit(q, b, mode, logit, s);
-            }
+        for (const auto& readout : o_.readouts)
+          for (int b : o_.butterflies)
+            for (const auto& mode : o_.modes)
+              for (const auto& logit : o_.logits) {
+                // Unsupervised heads train with one logit form: the paper's 20·F for the
+                // paper-exact circuit, the library default for mixer heads.
+                if (mode != "supervised" && logit != unsupervised_logits(b)) continue;
+                if (mode == "untrained" && b != 0) continue;  // a random mixer says nothing new
+                for (int s = 0; s < (mode == "untrained" ? 1 : o_.seeds); ++s)
+                  run_circuit(q, b, readout_of(readout), mode, logit, s);
+              }
     }
     write_outputs();
   }
@@ -181,6 +183,10 @@ class Runner {
         pair_negatives_.insert(pair_negatives_.end(), corpus_.corpus.row(0),
                                corpus_.corpus.row(0) + d_);
     }
+  }
+
+  static bloch::Readout readout_of(const std::string& name) {
+    return name == "raw" ? bloch::Readout::kRaw : bloch::Readout::kNormalized;
   }
 
   std::string unsupervised_logits(int butterflies) const {
@@ -279,10 +285,10 @@ class Runner {
     report(row);
   }
 
-  void run_circuit(int q, int butterflies, const std::string& mode, const std::string& logit,
-                   int seed) {
+  void run_circuit(int q, int butterflies, bloch::Readout readout, const std::string& mode,
+                   const std::string& logit, int seed) {
     bloch::FidelityHead head = bloch::FidelityHead::make(
-        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies)});
+        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies), readout});
     bloch::HeadTrainerOptions opt;
     opt.max_epochs = o_.epochs;
     opt.batch_size = o_.batch;
@@ -320,7 +326,9 @@ class Runner {
     }
     const double train_s = seconds_since(t0);
     std::string variant = (butterflies ? "mixer B=" + std::to_string(butterflies) + " + circuit"
-                                       : std::string("paper-exact circuit")) +
+                           : head.paper_exact() ? std::string("paper-exact circuit")
+                                                : std::string("circuit")) +
+                          (readout == bloch::Readout::kNormalized ? " + normalised readout" : "") +
                           ", " + mode;
     if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
     if (mode == "supervised" && o_.hard_negatives > 0)
@@ -437,6 +445,12 @@ int main(int argc, char** argv) {
                  "Mixer depths to evaluate (0 = paper-exact circuit alone)")
       ->delimiter(',')
       ->capture_default_str();
+  app.add_option("--readouts", o.readouts,
+                 "Circuit head readouts: raw (the paper's angles) and/or normalized "
+                 "(NormalizedReadout.h)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"raw", "normalized"}))
+      ->capture_default_str();
   app.add_option("--logits", o.logits, "Supervised logit forms: paper (20·F) and/or log (ℓ/(τ·q))")
       ->delimiter(',')
       ->capture_default_str();
@@ -447,7 +461,9 @@ int main(int argc, char** argv) {
   app.add_option("--lr", o.lr, "Adam learning rate of the circuit heads")->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
       ->capture_default_str();
-  app.add_option("--tau", o.tau, "Temperature τ of the circuit heads' ℓ/(τq) logits")
+  app.add_option("--tau", o.tau,
+                 "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "
+                 "τ, 0.005 raw / 0.05 normalised)")
       ->capture_default_str();
   app.add_option("--teacher-tau", o.teacher_tau,
                  "Unsupervised teacher temperature τ_t of softmax(cos/τ_t)")

@@ -12,23 +12,28 @@ namespace bloch {
 
 namespace {
 constexpr std::array<char, 8> kHeadFileMagic = {'B', 'L', 'O', 'C', 'H', 'F', 'H', '1'};
-constexpr uint32_t kFidelityHeadFormatVersion = 1;
+// Version 2 adds the readout byte; version 1 records (written before readouts existed) read as
+// the raw readout they were trained with.
+constexpr uint32_t kFidelityHeadFormatVersion = 2;
+constexpr uint32_t kFirstFidelityHeadFormatVersion = 1;
 }  // namespace
 
-FidelityHead::FidelityHead(CircuitHead circuit) : circuit_(std::move(circuit)) {}
+FidelityHead::FidelityHead(CircuitHead circuit, Readout readout)
+    : circuit_(std::move(circuit)), readout_(readout) {}
 
-FidelityHead::FidelityHead(FeatureMixer mixer, CircuitHead circuit)
-    : mixer_(std::move(mixer)), circuit_(std::move(circuit)) {
+FidelityHead::FidelityHead(FeatureMixer mixer, CircuitHead circuit, Readout readout)
+    : mixer_(std::move(mixer)), circuit_(std::move(circuit)), readout_(readout) {
   FAISS_THROW_IF_NOT_FMT(circuit_.dim() == mixer_->width(),
                          "circuit input d=%d must equal the mixer width %d", circuit_.dim(),
                          mixer_->width());
 }
 
 FidelityHead FidelityHead::make(const HeadSpec& spec) {
-  if (spec.butterflies == 0) return FidelityHead(CircuitHead(spec.d, spec.q, spec.seed));
+  if (spec.butterflies == 0)
+    return FidelityHead(CircuitHead(spec.d, spec.q, spec.seed), spec.readout);
   FeatureMixer mixer(spec.d, spec.q * 2, spec.butterflies, spec.seed ^ 0x9e3779b97f4a7c15ull);
   CircuitHead circuit(mixer.width(), spec.q, spec.seed);
-  return FidelityHead(std::move(mixer), std::move(circuit));
+  return FidelityHead(std::move(mixer), std::move(circuit), spec.readout);
 }
 
 size_t FidelityHead::num_parameters() const {
@@ -37,25 +42,27 @@ size_t FidelityHead::num_parameters() const {
 
 std::string FidelityHead::describe() const {
   const std::string circuit = "circuit " + circuit_.shape().describe();
-  if (!mixer_) return "paper-exact " + circuit;
+  const std::string readout =
+      readout_ == Readout::kNormalized ? " + normalised readout" : std::string();
+  if (!mixer_) return (paper_exact() ? "paper-exact " : "") + circuit + readout;
   return "mixer d=" + std::to_string(mixer_->input_dim()) +
          " P=" + std::to_string(mixer_->width()) +
          " butterflies=" + std::to_string(mixer_->butterflies()) +
-         " params=" + std::to_string(mixer_->num_parameters()) + " + " + circuit +
+         " params=" + std::to_string(mixer_->num_parameters()) + " + " + circuit + readout +
          "; total params=" + std::to_string(num_parameters());
 }
 
 void FidelityHead::forward(size_t n, const float* x, float* angles) const {
-  if (!mixer_) {
+  if (!mixer_)
     circuit_.forward(n, x, angles);
-    return;
-  }
-  head_forward(HeadTables{mixer_->tables(), circuit_.tables()}, n, x, angles);
+  else
+    head_forward(HeadTables{mixer_->tables(), circuit_.tables()}, n, x, angles);
+  if (readout_ == Readout::kNormalized) normalize_readout(n, qubits(), angles);
 }
 
 bool FidelityHead::operator==(const FidelityHead& other) const {
-  return mixer_ == other.mixer_ && circuit_.dim() == other.circuit_.dim() &&
-         circuit_.qubits() == other.circuit_.qubits() &&
+  return mixer_ == other.mixer_ && readout_ == other.readout_ &&
+         circuit_.dim() == other.circuit_.dim() && circuit_.qubits() == other.circuit_.qubits() &&
          circuit_.parameters() == other.circuit_.parameters();
 }
 
@@ -64,19 +71,30 @@ void FidelityHead::serialize(BinaryWriter& out) const {
   out.put<uint8_t>(mixer_ ? 1 : 0);
   if (mixer_) mixer_->serialize(out);
   circuit_.serialize(out);
+  out.put<uint8_t>(uint8_t(readout_));
 }
 
 FidelityHead FidelityHead::deserialize(BinaryReader& in) {
   const auto version = in.get<uint32_t>("fidelity_head.version");
-  FAISS_THROW_IF_NOT_FMT(version == kFidelityHeadFormatVersion,
-                         "%s: head format version %u is not supported (this build reads %u)",
-                         in.what().c_str(), version, kFidelityHeadFormatVersion);
+  FAISS_THROW_IF_NOT_FMT(
+      version >= kFirstFidelityHeadFormatVersion && version <= kFidelityHeadFormatVersion,
+      "%s: head format version %u is not supported (this build reads %u … %u)", in.what().c_str(),
+      version, kFirstFidelityHeadFormatVersion, kFidelityHeadFormatVersion);
   const auto has_mixer = in.get<uint8_t>("fidelity_head.has_mixer");
   FAISS_THROW_IF_NOT_FMT(has_mixer <= 1, "%s: bad has_mixer flag %u", in.what().c_str(),
                          unsigned(has_mixer));
-  if (!has_mixer) return FidelityHead(CircuitHead::deserialize(in));
-  FeatureMixer mixer = FeatureMixer::deserialize(in);
-  return FidelityHead(std::move(mixer), CircuitHead::deserialize(in));
+  std::optional<FeatureMixer> mixer;
+  if (has_mixer) mixer = FeatureMixer::deserialize(in);
+  CircuitHead circuit = CircuitHead::deserialize(in);
+  Readout readout = Readout::kRaw;
+  if (version >= 2) {
+    const auto tag = in.get<uint8_t>("fidelity_head.readout");
+    FAISS_THROW_IF_NOT_FMT(tag <= uint8_t(Readout::kNormalized), "%s: unknown readout %u",
+                           in.what().c_str(), unsigned(tag));
+    readout = Readout(tag);
+  }
+  if (!mixer) return FidelityHead(std::move(circuit), readout);
+  return FidelityHead(std::move(*mixer), std::move(circuit), readout);
 }
 
 std::string FidelityHead::to_bytes() const {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "index/HeadGradient.h"
+#include "index/NormalizedReadout.h"
 
 namespace bloch {
 
@@ -20,6 +21,18 @@ FidelityHeadModel::FidelityHeadModel(FidelityHead& head) : head_(head) {
 
 size_t FidelityHeadModel::mixer_parameters() const {
   return head_.mixer() ? head_.mixer()->num_parameters() : 0;
+}
+
+double FidelityHeadModel::log_fidelity_scale() const {
+  if (head_.readout() != Readout::kNormalized) return TrainableModel::log_fidelity_scale();
+  return 2 * kReadoutRadius * kReadoutRadius;
+}
+
+double FidelityHeadModel::preferred_temperature(TrainingMode mode) const {
+  if (head_.readout() != Readout::kNormalized) return TrainableModel::preferred_temperature(mode);
+  // Debian dev split, q = 128 (docs/QUALITY.md): supervised 0.05 (0.025 and 0.1 lose);
+  // unsupervised student: TODO measured below.
+  return mode == TrainingMode::kSupervised ? 0.05 : 0.05;
 }
 
 std::vector<double> FidelityHeadModel::parameters() const {
@@ -42,6 +55,36 @@ void FidelityHeadModel::set_parameters(std::span<const double> params) {
 
 void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
                                 std::vector<double>* activations) const {
+  forward_circuit(n, x, angles, activations);
+  if (head_.readout() != Readout::kNormalized) return;
+  const int q = head_.qubits();
+  for (size_t i = 0; i < n; ++i)
+    normalize_readout(q, angles + i * size_t(q), angles + i * size_t(q));
+}
+
+void FidelityHeadModel::backward(size_t n, const float* x, const std::vector<double>& activations,
+                                 const double* grad_angles, double* grad_params) const {
+  if (head_.readout() != Readout::kNormalized)
+    return backward_circuit(n, x, activations, grad_angles, grad_params);
+  // The raw angles χ are the last q values of each sample's circuit trace (both layouts put the
+  // n traces first).
+  std::vector<double> recomputed;
+  const std::vector<double>* acts = &activations;
+  const size_t q = size_t(head_.qubits()), T = head_.circuit().shape().trace_size();
+  if (activations.empty()) {
+    std::vector<double> unused(n * q);
+    forward_circuit(n, x, unused.data(), &recomputed);
+    acts = &recomputed;
+  }
+  std::vector<double> grad_raw(n * q);
+  for (size_t i = 0; i < n; ++i)
+    normalize_readout_backward(int(q), acts->data() + i * T + T - q, grad_angles + i * q,
+                               grad_raw.data() + i * q);
+  backward_circuit(n, x, *acts, grad_raw.data(), grad_params);
+}
+
+void FidelityHeadModel::forward_circuit(size_t n, const float* x, double* angles,
+                                        std::vector<double>* activations) const {
   const FeatureMixer* mixer = head_.mixer();
   if (!mixer) return CircuitHeadModel(head_.circuit()).forward(n, x, angles, activations);
   const CircuitHead& circuit = head_.circuit();
@@ -63,8 +106,9 @@ void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
   }
 }
 
-void FidelityHeadModel::backward(size_t n, const float* x, const std::vector<double>& activations,
-                                 const double* grad_angles, double* grad_params) const {
+void FidelityHeadModel::backward_circuit(size_t n, const float* x,
+                                         const std::vector<double>& activations,
+                                         const double* grad_angles, double* grad_params) const {
   const FeatureMixer* mixer = head_.mixer();
   if (!mixer)
     return CircuitHeadModel(head_.circuit()).backward(n, x, activations, grad_angles, grad_params);

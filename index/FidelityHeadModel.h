@@ -3,7 +3,8 @@
 // A FidelityHead as a TrainableModel, so HeadTrainer trains the mixer and the circuit jointly:
 // parameters = [mixer angles and scales][circuit raw parameters]; the circuit's input gradient
 // (HeadGradient, ∂L/∂y) flows back into the mixer (FeatureMixer::backward). A head without a
-// mixer is handed to CircuitHeadModel (same layout: activations are the circuit traces).
+// mixer is handed to CircuitHeadModel (same layout: activations are the circuit traces). A
+// normalised readout is applied after the circuit and differentiated first on the way back.
 
 #include "index/FidelityHead.h"
 #include "index/HeadTrainer.h"
@@ -18,6 +19,10 @@ class FidelityHeadModel final : public TrainableModel {
 
   int input_dim() const override { return head_.dim(); }
   int output_dim() const override { return head_.qubits(); }
+  /// q for raw angles; 2ρ² = π²/8 for a normalised readout, where ℓ ≈ −2ρ²(1 − cos(u, u'))
+  /// (NormalizedReadout.h), so that s = ℓ/(τ·S) ≈ (cos − 1)/τ, the dense head's logit.
+  double log_fidelity_scale() const override;
+  double preferred_temperature(TrainingMode mode) const override;
   size_t num_parameters() const override { return head_.num_parameters(); }
   std::vector<double> parameters() const override;
   void set_parameters(std::span<const double> params) override;
@@ -30,6 +35,11 @@ class FidelityHeadModel final : public TrainableModel {
 
  private:
   size_t mixer_parameters() const;
+  // The circuit (and mixer) without the readout: raw angles χ, and the gradient given ∂L/∂χ.
+  void forward_circuit(size_t n, const float* x, double* angles,
+                       std::vector<double>* activations) const;
+  void backward_circuit(size_t n, const float* x, const std::vector<double>& activations,
+                        const double* grad_angles, double* grad_params) const;
 
   FidelityHead& head_;
 };

@@ -199,6 +199,12 @@ void copy_rows(std::span<const float> src, size_t d, std::span<const size_t> idx
 // ---------------------------------------------------------------------------------------------
 // CircuitHeadModel
 
+double TrainableModel::preferred_temperature(TrainingMode) const {
+  // Raw angles: best of 0.001 … 0.1 for supervised training, and as the unsupervised student's
+  // τ (0.02 loses 0.11 neighbour recall@10), on the Debian set (docs/QUALITY.md).
+  return 0.005;
+}
+
 CircuitHeadModel::CircuitHeadModel(CircuitHead& head) : head_(head) {
   FAISS_THROW_IF_NOT_MSG(head.qubits() > 0, "CircuitHeadModel needs a non-empty head (q > 0)");
 }
@@ -247,7 +253,9 @@ void CircuitHeadModel::backward(size_t n, const float* x, const std::vector<doub
 HeadTrainer::HeadTrainer(HeadTrainerOptions options) : options_(std::move(options)) {
   const auto& o = options_;
   FAISS_THROW_IF_NOT_FMT(o.fidelity_scale > 0, "fidelity_scale=%g must be > 0", o.fidelity_scale);
-  FAISS_THROW_IF_NOT_FMT(o.temperature > 0, "temperature=%g must be > 0", o.temperature);
+  FAISS_THROW_IF_NOT_FMT(o.temperature >= 0,
+                         "temperature=%g must be > 0 (or 0: the model's preferred τ)",
+                         o.temperature);
   FAISS_THROW_IF_NOT_FMT(o.teacher_temperature > 0, "teacher_temperature=%g must be > 0",
                          o.teacher_temperature);
   FAISS_THROW_IF_NOT_FMT(o.learning_rate > 0, "learning_rate=%g must be > 0", o.learning_rate);
@@ -298,9 +306,10 @@ double HeadTrainer::batch_loss(const TrainableModel& model, const TrainingData& 
   std::vector<double> ell(na * nb);
   log_fidelity_matrix(A, D, q, ell.data());
 
-  // Logits s = g(ℓ) and g'(ℓ) (given s): c·e^ℓ has derivative s itself; ℓ/(τq) has 1/(τq).
+  // Logits s = g(ℓ) and g'(ℓ) (given s): c·e^ℓ has derivative s itself; ℓ/(τS) has 1/(τS).
   const bool scaled = o.logits == LogitForm::kScaledFidelity;
-  const double inv_tq = 1.0 / (o.temperature * q);
+  const double tau = o.temperature > 0 ? o.temperature : model.preferred_temperature(o.mode);
+  const double inv_tq = 1.0 / (tau * model.log_fidelity_scale());
   auto logit = [&](double l) { return scaled ? o.fidelity_scale * std::exp(l) : l * inv_tq; };
   auto dlogit = [&](double s) { return scaled ? s : inv_tq; };
 

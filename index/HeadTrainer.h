@@ -10,7 +10,8 @@
 // Losses (all fidelity math in double):
 //   ℓ(ϑ, ϑ') = Σ_i log max(cos²(ϑ_i − ϑ'_i), ε),  ε = 1e−12,  F = exp(ℓ)
 //   ∂ℓ/∂ϑ_i = −2 tan(ϑ_i − ϑ'_i) where the term is not floored, 0 where it is;
-//   logits s = g(ℓ): kScaledFidelity g = c·F (paper: c = 20), kLogFidelity g = ℓ/(τ·q).
+//   logits s = g(ℓ): kScaledFidelity g = c·F (paper: c = 20), kLogFidelity g = ℓ/(τ·S), where
+//   S = TrainableModel::log_fidelity_scale() (q for raw angles, 2ρ² for a normalised readout).
 // - Supervised (InfoNCE with in-batch negatives): a batch of B queries, candidates = the B
 //   positives (candidate i is query i's positive) followed by the batch's hard negatives;
 //   loss = mean_i [ logsumexp_j s_ij − s_ii ].
@@ -75,9 +76,10 @@ struct HeadTrainerOptions {
   LogitForm logits = kDefaultLogitForm;
   /// c of kScaledFidelity logits s = c·F; the paper's reference uses 20.
   double fidelity_scale = 20.0;
-  /// τ of kLogFidelity logits s = ℓ/(τ·q). 0.005 was best of 0.001 … 0.1 for supervised
-  /// training on the Debian dev split (docs/QUALITY.md); larger τ flattens the softmax.
-  double temperature = 0.005;
+  /// τ of kLogFidelity logits s = ℓ/(τ·S) (S: TrainableModel::log_fidelity_scale()); larger τ
+  /// flattens the softmax. 0 (default) takes the model's preferred_temperature(): the τ that
+  /// trained its kind of head best on the Debian dev split (docs/QUALITY.md).
+  double temperature = 0.0;
   /// τ_t of the unsupervised teacher softmax(cos(x_i, x_j)/τ_t). 0.01 preserved raw-cosine
   /// neighbours best of 0.002 … 0.05 on the Debian set (docs/QUALITY.md).
   double teacher_temperature = 0.01;
@@ -136,6 +138,11 @@ class TrainableModel {
   virtual ~TrainableModel() = default;
   virtual int input_dim() const = 0;
   virtual int output_dim() const = 0;
+  /// S of kLogFidelity logits s = ℓ/(τ·S): the magnitude of ℓ, so that one τ suits every q.
+  /// Raw angles: ℓ is a sum of q per-qubit terms, S = q.
+  virtual double log_fidelity_scale() const { return output_dim(); }
+  /// τ used when HeadTrainerOptions::temperature is 0, per training mode.
+  virtual double preferred_temperature(TrainingMode mode) const;
   virtual size_t num_parameters() const = 0;
   virtual std::vector<double> parameters() const = 0;
   /// params.size() == num_parameters().

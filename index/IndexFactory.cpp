@@ -16,9 +16,9 @@ namespace bloch {
 namespace {
 
 constexpr const char* kGrammar =
-    "expected \"QC<q>[x<bits>][B<butterflies>],<kind>\" with bits 4|8|32 and kind Flat, "
-    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>],Refine(QC<q>x<bits>)\" with bits "
-    "8|32, e.g. \"QC128,Flat\", \"QC128B0,HNSW32\", \"QC256,IVF1024\" or "
+    "expected \"QC<q>[x<bits>][B<butterflies>][raw],<kind>\" with bits 4|8|32 and kind Flat, "
+    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>][raw],Refine(QC<q>x<bits>)\" with "
+    "bits 8|32, e.g. \"QC128,Flat\", \"QC128B0raw,HNSW32\", \"QC256,IVF1024\" or "
     "\"QC128x4fs,Refine(QC128x8)\"";
 
 int parse_int(const std::string& text, const std::string& spec, const char* what) {
@@ -99,7 +99,7 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
                          spec.c_str(), kGrammar);
   const std::string head = spec.substr(0, comma), kind = spec.substr(comma + 1);
 
-  // head := "QC" digits [ "x" digits ] [ "B" digits ]
+  // head := "QC" digits [ "x" digits ] [ "B" digits ] [ "raw" ]
   size_t pos = 0;
   auto take_number = [&](const char* prefix, std::string& out) {
     const size_t n = std::strlen(prefix);
@@ -118,18 +118,20 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
     return true;
   };
   std::string q_text, bits_text, butterflies_text;
-  bool fast_scan = false;
+  bool fast_scan = false, raw_readout = false;
   const bool head_ok = take_number("QC", q_text) && (take_number("x", bits_text), true) &&
                        (fast_scan = !bits_text.empty() && take_literal("fs"), true) &&
-                       (take_number("B", butterflies_text), true) && pos == head.size();
-  FAISS_THROW_IF_NOT_FMT(head_ok,
-                         "index spec '%s': head '%s' is not QC<q>[x<bits>[fs]][B<butterflies>]; %s",
-                         spec.c_str(), head.c_str(), kGrammar);
+                       (take_number("B", butterflies_text), true) &&
+                       (raw_readout = take_literal("raw"), true) && pos == head.size();
+  FAISS_THROW_IF_NOT_FMT(
+      head_ok, "index spec '%s': head '%s' is not QC<q>[x<bits>[fs]][B<butterflies>][raw]; %s",
+      spec.c_str(), head.c_str(), kGrammar);
   HeadSpec hs;
   hs.d = d;
   hs.q = parse_int(q_text, spec, "qubits");
   hs.seed = seed;
   if (!butterflies_text.empty()) hs.butterflies = parse_int(butterflies_text, spec, "butterflies");
+  if (raw_readout) hs.readout = Readout::kRaw;
   const CodeType code =
       code_type_of_bits(bits_text.empty() ? 8 : parse_int(bits_text, spec, "bits"), spec);
   FAISS_THROW_IF_NOT_FMT(hs.q >= 1 && hs.q <= d,

@@ -3,22 +3,24 @@
 // One string names an index configuration (in the spirit of faiss::index_factory):
 //
 //   spec  := head "," kind
-//   head  := "QC" q [ "x" bits ] [ "B" butterflies ]
+//   head  := "QC" q [ "x" bits ] [ "B" butterflies ] [ "raw" ]
 //              q           output qubits (1 … d)
 //              bits        code bits per qubit: 8 (default), 4, or 32 (float angles)
 //              butterflies mixer depth in front of the circuit (default kDefaultButterflies;
-//                          B0 = the paper-exact circuit alone)
+//                          B0 = the circuit alone)
+//              raw         the paper's raw readout instead of kDefaultReadout (the normalised
+//                          one, NormalizedReadout.h); "B0raw" is the paper-exact head
 //   kind  := "Flat"        exact scan (IndexFidelityFlat)
 //          | "HNSW" M      graph with M links per node over the flat codes (faiss::IndexHNSW
 //                          with an IndexFidelityFlat as storage); M in 2 … 256
 //          | "IVF" nlist   inverted lists under a k-means quantizer on Bloch vectors
 //                          (IndexFidelityIVF); nlist in 1 … 2^20, nprobe 1 until set
-//   fast scan := "QC" q "x4fs" [ "B" butterflies ] "," "Refine(QC" q "x" bits ")"
+//   fast scan := "QC" q "x4fs" [ "B" butterflies ] [ "raw" ] "," "Refine(QC" q "x" bits ")"
 //                          4-bit codes scanned with in-register look-ups, the k·k_factor best
 //                          re-ranked by exact codes of 8 or 32 bits (IndexFidelityFastScan);
 //                          the Refine part names the same q
 //
-// Examples: "QC128,Flat", "QC96x4,Flat", "QC128B0,HNSW32", "QC256x32,Flat", "QC256,IVF1024",
+// Examples: "QC128,Flat", "QC96x4,Flat", "QC128B0raw,HNSW32", "QC256x32,Flat", "QC256,IVF1024",
 // "QC128x4fs,Refine(QC128x8)".
 // The head is fresh (seeded) and must be trained: train() on the returned index trains it (and,
 // for IVF, then runs k-means on the training set, which needs at least nlist vectors).

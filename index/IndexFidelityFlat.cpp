@@ -59,7 +59,7 @@ IndexFidelityFlat::IndexFidelityFlat(const HeadSpec& spec, CodeType code_type)
 }
 
 IndexFidelityFlat::IndexFidelityFlat(int d, int q, CodeType code_type, uint64_t seed)
-    : IndexFidelityFlat(HeadSpec{d, q, 0, seed}, code_type) {}
+    : IndexFidelityFlat(HeadSpec{d, q, 0, seed, Readout::kRaw}, code_type) {}
 
 void IndexFidelityFlat::set_head(FidelityHead head) {
   FAISS_THROW_IF_NOT_FMT(ntotal == 0,

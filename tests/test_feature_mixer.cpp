@@ -45,13 +45,20 @@ TEST(FeatureMixer, ShapeAndParameterCount) {
 }
 
 TEST(FidelityHead, DefaultsAreTheMeasuredWinnersAndPaperExactStaysSelectable) {
-  // docs/QUALITY.md: a 3-butterfly mixer and log-fidelity logits are the defaults.
-  EXPECT_TRUE(FidelityHead::make(HeadSpec{384, 128}).has_mixer());
-  EXPECT_EQ(FidelityHead::make(HeadSpec{384, 128}).mixer()->butterflies(), 3);
+  // docs/QUALITY.md: a 3-butterfly mixer, the normalised readout and log-fidelity logits are
+  // the defaults.
+  const FidelityHead defaults = FidelityHead::make(HeadSpec{384, 128});
+  EXPECT_TRUE(defaults.has_mixer());
+  EXPECT_EQ(defaults.mixer()->butterflies(), 3);
+  EXPECT_EQ(defaults.readout(), Readout::kNormalized);
+  EXPECT_FALSE(defaults.paper_exact());
+  EXPECT_NE(defaults.describe().find("normalised readout"), std::string::npos);
   EXPECT_FALSE(FidelityHead::make(HeadSpec{384, 128, 0}).has_mixer());
+  EXPECT_FALSE(FidelityHead::make(HeadSpec{384, 128, 0}).paper_exact());
+  EXPECT_TRUE(FidelityHead::make(HeadSpec{384, 128, 0, 1, Readout::kRaw}).paper_exact());
   EXPECT_EQ(HeadTrainerOptions{}.logits, LogitForm::kLogFidelity);
   IndexFidelityFlat paper(384, 128, CodeType::k8bit);
-  EXPECT_FALSE(paper.head().has_mixer());
+  EXPECT_TRUE(paper.head().paper_exact());
   EXPECT_NE(paper.head().describe().find("paper-exact"), std::string::npos);
 }
 
@@ -92,9 +99,12 @@ double linear_loss(FidelityHead& head, const std::vector<float>& x, const std::v
 }
 
 TEST(FidelityHeadModel, GradientMatchesFiniteDifferences) {
-  for (const HeadSpec spec : {HeadSpec{12, 2, 1, 5}, HeadSpec{10, 4, 2, 6}, HeadSpec{6, 3, 0, 7}}) {
+  for (const HeadSpec spec :
+       {HeadSpec{12, 2, 1, 5}, HeadSpec{10, 4, 2, 6}, HeadSpec{6, 3, 0, 7},
+        HeadSpec{12, 2, 1, 5, Readout::kRaw}, HeadSpec{6, 3, 0, 7, Readout::kRaw}}) {
     SCOPED_TRACE("d=" + std::to_string(spec.d) + " q=" + std::to_string(spec.q) +
-                 " butterflies=" + std::to_string(spec.butterflies));
+                 " butterflies=" + std::to_string(spec.butterflies) +
+                 " readout=" + std::to_string(int(spec.readout)));
     FidelityHead head = FidelityHead::make(spec);
     const size_t n = 3;
     auto x = random_rows(n, spec.d, 11);
@@ -154,7 +164,7 @@ TEST(FidelityHead, SaveLoadRoundTripAndCorruption) {
 }
 
 TEST(FidelityHead, MixedForwardIsMixerThenCircuit) {
-  FidelityHead head = FidelityHead::make({20, 4, 1, 2});
+  FidelityHead head = FidelityHead::make({20, 4, 1, 2, Readout::kRaw});
   auto x = random_rows(5, 20, 8);
   std::vector<float> angles(5 * 4);
   head.forward(5, x.data(), angles.data());
