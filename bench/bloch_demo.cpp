@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--qubits", o.qubits, "Head output qubits q")->capture_default_str();
   app.add_option("--butterflies", o.butterflies,
-                 "Mixer butterflies in front of the circuit (0: the paper-exact head alone)")
+                 "Mixer butterflies in front of the circuit (0: the circuit alone)")
       ->capture_default_str();
   app.add_option("--code", o.code, "Code type: float, 8bit or 4bit")->capture_default_str();
   app.add_option("--queries", o.queries, "Query vectors")->capture_default_str();

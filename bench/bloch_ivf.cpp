@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--vectors", o.vectors, "Database vectors to generate")->capture_default_str();
   app.add_option("--dim", o.dim, "Raw dimension d")->capture_default_str();
   app.add_option("--qubits", o.qubits, "Head qubits q")->capture_default_str();
-  app.add_option("--butterflies", o.butterflies, "Mixer butterflies (0: paper-exact head)")
+  app.add_option("--butterflies", o.butterflies, "Mixer butterflies (0: the circuit alone)")
       ->capture_default_str();
   app.add_option("--code", o.code, "Codes: 8bit, 4bit or float")->capture_default_str();
   app.add_option("--nlist", o.nlist, "Inverted lists")->capture_default_str();

@@ -28,6 +28,7 @@
 
 #include "BeirSet.h"
 #include "CosineRows.h"
+#include "DenseFidelityModel.h"
 #include "DenseHead.h"
 #include "RetrievalMetrics.h"
 #include "WallClock.h"
@@ -145,6 +146,9 @@ class Runner {
       if (wants("opq")) run_pq(q, true);
       if (wants("dense"))
         for (int s = 0; s < o_.seeds; ++s) run_dense(q, s);
+      if (wants("dense-fidelity"))
+        for (const auto& readout : o_.readouts)
+          for (int s = 0; s < o_.seeds; ++s) run_dense_fidelity(q, readout_of(readout), s);
       if (wants("circuit"))
         for (const auto& readout : o_.readouts)
           for (int b : o_.butterflies)
@@ -285,26 +289,82 @@ class Runner {
     report(row);
   }
 
-  void run_circuit(int q, int butterflies, bloch::Readout readout, const std::string& mode,
-                   const std::string& logit, int seed) {
-    bloch::FidelityHead head = bloch::FidelityHead::make(
-        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies), readout});
+  // The dense map scored by log-fidelity (bench/DenseFidelityModel.h), trained by HeadTrainer
+  // exactly as the circuit heads, with the dense head's learning rate and initial weights.
+  void run_dense_fidelity(int q, bloch::Readout readout, int seed) {
+    bloch::bench::DenseFidelityModel model(int(d_), q, readout, 1000 + seed);
+    bloch::HeadTrainerOptions opt = circuit_training_options(seed);
+    opt.learning_rate = o_.dense_lr;
+    opt.mode = bloch::TrainingMode::kSupervised;
+    const auto t0 = Clock::now();
+    bloch::HeadTrainer(opt).train(model, supervised_data());
+    const double train_s = seconds_since(t0);
+    auto angles_of = [&](size_t n, const float* x) {
+      std::vector<double> a(n * q);
+      model.forward(n, x, a.data(), nullptr);
+      return std::vector<float>(a.begin(), a.end());
+    };
+    const auto docs = angles_of(n_, corpus_.corpus.data.data());
+    const auto queries = angles_of(eval_split_.ids.size(), eval_split_.embeddings.data.data());
+    // Any head of q qubits will do: the index only scans the codes set here.
+    bloch::IndexFidelityFlat index(bloch::HeadSpec{2 * q, q, 0, 1, bloch::Readout::kRaw},
+                                   bloch::CodeType::k8bit);
+    index.codes.resize(n_ * index.code_size);
+    index.codec().encode(n_, docs.data(), index.codes.data());
+    index.ntotal = idx_t(n_);
+    index.is_trained = true;
+    Row row{"dense-fid",
+            std::string("tanh(Wx+b) angles, ") +
+                (readout == bloch::Readout::kNormalized ? "normalised, " : "raw, ") +
+                "log-fidelity, 8-bit",
+            q,
+            index.code_size,
+            model.num_parameters(),
+            seed};
+    row.train_s = train_s;
+    std::vector<float> dist(eval_split_.ids.size() * eval_.k);
+    std::vector<idx_t> labels(eval_split_.ids.size() * eval_.k);
+    index.search_angles(idx_t(eval_split_.ids.size()), queries.data(), eval_.k, dist.data(),
+                        labels.data());
+    eval_.score(labels, row);
+    report(row);
+  }
+
+  bloch::HeadTrainerOptions circuit_training_options(int seed) const {
     bloch::HeadTrainerOptions opt;
     opt.max_epochs = o_.epochs;
     opt.batch_size = o_.batch;
     opt.learning_rate = o_.lr;
     opt.seed = uint64_t(300 + seed);
     opt.patience = 0;  // a fixed budget, like the dense head
-    opt.logits =
-        logit == "paper" ? bloch::LogitForm::kScaledFidelity : bloch::LogitForm::kLogFidelity;
     opt.temperature = o_.tau;
     opt.teacher_temperature = o_.teacher_tau;
-    opt.progress = [&](const bloch::TrainingProgress& p) {
+    opt.progress = [](const bloch::TrainingProgress& p) {
       if (p.epoch_end)
         std::fprintf(stderr, "    epoch %d: train %.4f held-out %.4f (%.0f samples/s)\n", p.epoch,
                      p.train_loss, p.holdout_loss, p.samples_per_second);
       return true;
     };
+    return opt;
+  }
+
+  bloch::TrainingData supervised_data() const {
+    bloch::TrainingData data;
+    data.dim = int(d_);
+    data.queries = pair_queries_;
+    data.positives = pair_positives_;
+    data.negatives = pair_negatives_;
+    data.negatives_per_query = size_t(o_.hard_negatives);
+    return data;
+  }
+
+  void run_circuit(int q, int butterflies, bloch::Readout readout, const std::string& mode,
+                   const std::string& logit, int seed) {
+    bloch::FidelityHead head = bloch::FidelityHead::make(
+        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies), readout});
+    bloch::HeadTrainerOptions opt = circuit_training_options(seed);
+    opt.logits =
+        logit == "paper" ? bloch::LogitForm::kScaledFidelity : bloch::LogitForm::kLogFidelity;
     const auto t0 = Clock::now();
     if (head.mixer()) head.mixer()->fit_standardization(n_, corpus_.corpus.data.data());
     if (mode != "untrained") {
@@ -313,10 +373,7 @@ class Runner {
       data.dim = int(d_);
       if (mode == "supervised") {
         opt.mode = bloch::TrainingMode::kSupervised;
-        data.queries = pair_queries_;
-        data.positives = pair_positives_;
-        data.negatives = pair_negatives_;
-        data.negatives_per_query = size_t(o_.hard_negatives);
+        data = supervised_data();
       } else {
         opt.mode = bloch::TrainingMode::kUnsupervised;
         data.rows =
@@ -435,7 +492,9 @@ int main(int argc, char** argv) {
   app.add_option("--train-qrels", o.train_qrels, "Training qrels TSV");
   app.add_option("--name", o.dataset, "Dataset label in the outputs")->capture_default_str();
   app.add_option("--qubits", o.qubits, "Output sizes q")->delimiter(',')->capture_default_str();
-  app.add_option("--methods", o.methods, "Any of raw, pca, pq, opq, dense, circuit")
+  app.add_option("--methods", o.methods,
+                 "Any of raw, pca, pq, opq, dense, dense-fidelity (the dense map scored by "
+                 "log-fidelity, a diagnostic), circuit")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--modes", o.modes, "Circuit training: untrained, unsupervised, supervised")
@@ -463,7 +522,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tau", o.tau,
                  "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "
-                 "τ, 0.005 raw / 0.05 normalised)")
+                 "τ: raw 0.005; normalised 0.05 supervised, 0.025 unsupervised)")
       ->capture_default_str();
   app.add_option("--teacher-tau", o.teacher_tau,
                  "Unsupervised teacher temperature τ_t of softmax(cos/τ_t)")

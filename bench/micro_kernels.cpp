@@ -182,6 +182,7 @@ void BM_HeadForward(benchmark::State& state) {
   spec.d = d;
   spec.q = q;
   spec.butterflies = int(state.range(3));
+  if (spec.butterflies == 0) spec.readout = bloch::Readout::kRaw;  // the paper-exact head
   const FidelityHead head = FidelityHead::make(spec);
   std::mt19937_64 rng(11);
   std::normal_distribution<float> normal;
