@@ -322,9 +322,15 @@ class Runner {
             model.num_parameters(),
             seed};
     row.train_s = train_s;
+    score_by_fidelity(index, queries, row);
+  }
+
+  // Exact top-k of the evaluation queries (their angles) over the index's codes, scored.
+  void score_by_fidelity(const bloch::IndexFidelityFlat& index,
+                         const std::vector<float>& query_angles, Row row) {
     std::vector<float> dist(eval_split_.ids.size() * eval_.k);
     std::vector<idx_t> labels(eval_split_.ids.size() * eval_.k);
-    index.search_angles(idx_t(eval_split_.ids.size()), queries.data(), eval_.k, dist.data(),
+    index.search_angles(idx_t(eval_split_.ids.size()), query_angles.data(), eval_.k, dist.data(),
                         labels.data());
     eval_.score(labels, row);
     report(row);
@@ -402,12 +408,7 @@ class Runner {
               head.num_parameters(),
               seed};
       row.train_s = train_s;
-      std::vector<float> dist(eval_split_.ids.size() * eval_.k);
-      std::vector<idx_t> labels(eval_split_.ids.size() * eval_.k);
-      index.search_angles(idx_t(eval_split_.ids.size()), qa.data(), eval_.k, dist.data(),
-                          labels.data());
-      eval_.score(labels, row);
-      report(row);
+      score_by_fidelity(index, qa, row);
     }
   }
 
