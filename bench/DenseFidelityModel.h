@@ -20,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "index/FidelityHeadModel.h"
 #include "index/HeadTrainer.h"
 #include "index/NormalizedReadout.h"
 
@@ -43,11 +44,10 @@ class DenseFidelityModel final : public TrainableModel {
   size_t num_parameters() const override { return params_.size(); }
   std::vector<double> parameters() const override { return params_; }
   void set_parameters(std::span<const double> p) override { params_.assign(p.begin(), p.end()); }
-  double log_fidelity_scale() const override {
-    return readout_ == Readout::kNormalized ? 2 * kReadoutRadius * kReadoutRadius : q_;
-  }
+  // Logit scale and τ as for circuit heads with the same readout.
+  double log_fidelity_scale() const override { return log_fidelity_scale_of(readout_, q_); }
   double preferred_temperature(TrainingMode mode) const override {
-    return readout_ == Readout::kNormalized ? 0.05 : TrainableModel::preferred_temperature(mode);
+    return preferred_temperature_of(readout_, mode);
   }
 
   /// activations: tanh(h) of every sample (n × q).

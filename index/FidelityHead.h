@@ -36,8 +36,8 @@ struct HeadSpec {
   int butterflies = kDefaultButterflies;  ///< 0: paper-exact (no mixer); B ≥ 1: B in front
   uint64_t seed = 1234;  ///< initial parameters (circuit N(0,1), mixer angles U(−π, π))
   /// kRaw with butterflies = 0 is the paper-exact head. The normalised readout lifts the
-  /// three-butterfly head from nDCG@10 0.399 to 0.437 on the Debian dev split (q = 128,
-  /// docs/QUALITY.md).
+  /// three-butterfly head from nDCG@10 0.396 to 0.435 on the Debian dev split (q = 128, mean of
+  /// 3 seeds, docs/QUALITY.md).
   Readout readout = kDefaultReadout;
 };
 

@@ -23,13 +23,12 @@ size_t FidelityHeadModel::mixer_parameters() const {
   return head_.mixer() ? head_.mixer()->num_parameters() : 0;
 }
 
-double FidelityHeadModel::log_fidelity_scale() const {
-  if (head_.readout() != Readout::kNormalized) return TrainableModel::log_fidelity_scale();
-  return 2 * kReadoutRadius * kReadoutRadius;
+double log_fidelity_scale_of(Readout readout, int q) {
+  return readout == Readout::kNormalized ? 2 * kReadoutRadius * kReadoutRadius : double(q);
 }
 
-double FidelityHeadModel::preferred_temperature(TrainingMode mode) const {
-  if (head_.readout() != Readout::kNormalized) return TrainableModel::preferred_temperature(mode);
+double preferred_temperature_of(Readout readout, TrainingMode mode) {
+  if (readout != Readout::kNormalized) return kRawAngleTemperature;
   // Debian set, q = 128 (docs/QUALITY.md): supervised 0.05 (nDCG@10 0.437; 0.025: 0.418);
   // unsupervised student with teacher τ_t = 0.01: 0.025 (neighbour R@10 0.616; 0.0125: 0.597,
   // 0.05: 0.555 with τ_t = 0.05, 0.1: 0.444).

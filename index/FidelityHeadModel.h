@@ -11,6 +11,14 @@
 
 namespace bloch {
 
+/// S of kLogFidelity logits (TrainableModel::log_fidelity_scale) for q angles read out by
+/// `readout`: q for raw angles; 2ρ² = π²/8 for the normalised readout, where
+/// ℓ ≈ −2ρ²(1 − cos(u, u')) (NormalizedReadout.h), so that s = ℓ/(τ·S) ≈ (cos − 1)/τ, the dense
+/// head's logit.
+double log_fidelity_scale_of(Readout readout, int q);
+/// The τ that trained heads with this readout best (TrainableModel::preferred_temperature).
+double preferred_temperature_of(Readout readout, TrainingMode mode);
+
 class FidelityHeadModel final : public TrainableModel {
  public:
   /// Holds a reference: set_parameters() writes into `head`, so after training it holds the
@@ -19,10 +27,12 @@ class FidelityHeadModel final : public TrainableModel {
 
   int input_dim() const override { return head_.dim(); }
   int output_dim() const override { return head_.qubits(); }
-  /// q for raw angles; 2ρ² = π²/8 for a normalised readout, where ℓ ≈ −2ρ²(1 − cos(u, u'))
-  /// (NormalizedReadout.h), so that s = ℓ/(τ·S) ≈ (cos − 1)/τ, the dense head's logit.
-  double log_fidelity_scale() const override;
-  double preferred_temperature(TrainingMode mode) const override;
+  double log_fidelity_scale() const override {
+    return log_fidelity_scale_of(head_.readout(), head_.qubits());
+  }
+  double preferred_temperature(TrainingMode mode) const override {
+    return preferred_temperature_of(head_.readout(), mode);
+  }
   size_t num_parameters() const override { return head_.num_parameters(); }
   std::vector<double> parameters() const override;
   void set_parameters(std::span<const double> params) override;

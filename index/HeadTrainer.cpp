@@ -200,9 +200,7 @@ void copy_rows(std::span<const float> src, size_t d, std::span<const size_t> idx
 // CircuitHeadModel
 
 double TrainableModel::preferred_temperature(TrainingMode) const {
-  // Raw angles: best of 0.001 … 0.1 for supervised training, and as the unsupervised student's
-  // τ (0.02 loses 0.11 neighbour recall@10), on the Debian set (docs/QUALITY.md).
-  return 0.005;
+  return kRawAngleTemperature;
 }
 
 CircuitHeadModel::CircuitHeadModel(CircuitHead& head) : head_(head) {
@@ -309,9 +307,11 @@ double HeadTrainer::batch_loss(const TrainableModel& model, const TrainingData& 
   // Logits s = g(ℓ) and g'(ℓ) (given s): c·e^ℓ has derivative s itself; ℓ/(τS) has 1/(τS).
   const bool scaled = o.logits == LogitForm::kScaledFidelity;
   const double tau = o.temperature > 0 ? o.temperature : model.preferred_temperature(o.mode);
-  const double inv_tq = 1.0 / (tau * model.log_fidelity_scale());
-  auto logit = [&](double l) { return scaled ? o.fidelity_scale * std::exp(l) : l * inv_tq; };
-  auto dlogit = [&](double s) { return scaled ? s : inv_tq; };
+  const double inv_tau_scale = 1.0 / (tau * model.log_fidelity_scale());
+  auto logit = [&](double l) {
+    return scaled ? o.fidelity_scale * std::exp(l) : l * inv_tau_scale;
+  };
+  auto dlogit = [&](double s) { return scaled ? s : inv_tau_scale; };
 
   // Unsupervised teacher logits cos(x_i, x_j)/τ_t (double, zero vectors have cosine 0).
   std::vector<double> teacher;

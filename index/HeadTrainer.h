@@ -131,6 +131,11 @@ struct HeadTrainingResult {
   double samples_per_second = 0;       ///< training examples per second of optimiser steps
 };
 
+/// τ of kLogFidelity logits that trained raw-angle heads best: of 0.001 … 0.1 for supervised
+/// training, and as the unsupervised student's τ (0.02 loses 0.11 neighbour recall@10), on the
+/// Debian set (docs/QUALITY.md).
+inline constexpr double kRawAngleTemperature = 0.005;
+
 /// A differentiable map x ∈ R^d ↦ angles ∈ R^q with a flat parameter vector: what the trainer
 /// optimises. Implementations must be deterministic for any OpenMP thread count.
 class TrainableModel {

@@ -15,10 +15,12 @@
 //
 // a cosine of the circuit's outputs, whereas the raw angles give −|χ − χ'|², a squared distance
 // in which how far an output sits from the centre weighs as much as its direction. On the
-// Debian set the same dense tanh map scored by log-fidelity of raw angles reaches nDCG@10 0.41,
-// and 0.47 (its cosine figure) once normalised (docs/QUALITY.md). No trained parameters.
+// Debian set the dense head's tanh map scored by log-fidelity of raw angles reaches nDCG@10
+// 0.399 at best, and 0.466 once normalised (0.473 by cosine; docs/QUALITY.md). No trained
+// parameters.
 
 #include <cstddef>
+#include <numbers>
 
 namespace bloch {
 
@@ -33,8 +35,8 @@ inline constexpr Readout kDefaultReadout = Readout::kNormalized;
 
 /// Centre c and radius ρ of the sphere, both π/4: the largest radius that keeps every angle in
 /// [0, π/2].
-inline constexpr double kReadoutCentre = 0.78539816339744830962;
-inline constexpr double kReadoutRadius = 0.78539816339744830962;
+inline constexpr double kReadoutCentre = std::numbers::pi / 4;
+inline constexpr double kReadoutRadius = std::numbers::pi / 4;
 
 /// In place over n rows of q angles. A row with χ = c exactly (|u| = 0) stays at the centre.
 void normalize_readout(size_t n, int q, float* angles);
