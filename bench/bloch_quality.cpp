@@ -55,8 +55,9 @@ struct Options {
   std::vector<std::string> readouts = {"normalized"};
   int seeds = 3;
   int epochs = 6;
-  size_t batch = 256;
-  double lr = 1e-2;
+  size_t batch = 0;  // 0: the head's preferred batch (TrainableModel::preferred_batch_size)
+  size_t dense_batch = 256;
+  double lr = 0.0;  // 0: the head's preferred step (TrainableModel::preferred_learning_rate)
   double dense_lr = 1e-3;
   double tau = 0.0;  // 0: the head's preferred τ (TrainableModel::preferred_temperature)
   double dense_tau = 0.05;
@@ -271,7 +272,7 @@ class Runner {
     bloch::bench::DenseHead head(int(d_), q, 1000 + seed);
     bloch::bench::DenseHeadOptions opt;
     opt.epochs = o_.epochs;
-    opt.batch_size = o_.batch;
+    opt.batch_size = o_.dense_batch;
     opt.learning_rate = o_.dense_lr;
     opt.temperature = o_.dense_tau;
     opt.seed = 2000 + seed;
@@ -342,7 +343,8 @@ class Runner {
     opt.batch_size = o_.batch;
     opt.learning_rate = o_.lr;
     opt.seed = uint64_t(300 + seed);
-    opt.patience = 0;  // a fixed budget, like the dense head
+    opt.patience = 0;          // a fixed budget, like the dense head
+    opt.holdout_fraction = 0;  // every training pair, like the dense head
     opt.temperature = o_.tau;
     opt.teacher_temperature = o_.teacher_tau;
     opt.progress = [](const bloch::TrainingProgress& p) {
@@ -517,8 +519,16 @@ int main(int argc, char** argv) {
   app.add_option("--seeds", o.seeds, "Seeds per trained configuration")->capture_default_str();
   app.add_option("--epochs", o.epochs, "Training epochs (same budget for every trained head)")
       ->capture_default_str();
-  app.add_option("--batch", o.batch, "Training batch size")->capture_default_str();
-  app.add_option("--lr", o.lr, "Adam learning rate of the circuit heads")->capture_default_str();
+  app.add_option("--batch", o.batch,
+                 "Training batch size of the circuit heads (0: each head's preferred: 1,024 for "
+                 "normalised heads trained supervised, else 256)")
+      ->capture_default_str();
+  app.add_option("--dense-batch", o.dense_batch, "Training batch size of the dense head")
+      ->capture_default_str();
+  app.add_option("--lr", o.lr,
+                 "Adam learning rate of the circuit heads (0: each head's preferred: 4e-2 for "
+                 "normalised heads trained supervised, else 1e-2)")
+      ->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
       ->capture_default_str();
   app.add_option("--tau", o.tau,

@@ -18,6 +18,10 @@ namespace bloch {
 double log_fidelity_scale_of(Readout readout, int q);
 /// The τ that trained heads with this readout best (TrainableModel::preferred_temperature).
 double preferred_temperature_of(Readout readout, TrainingMode mode);
+/// Adam step size and batch size that trained heads with this readout best
+/// (TrainableModel::preferred_learning_rate / preferred_batch_size).
+double preferred_learning_rate_of(Readout readout, TrainingMode mode);
+size_t preferred_batch_size_of(Readout readout, TrainingMode mode);
 
 class FidelityHeadModel final : public TrainableModel {
  public:
@@ -32,6 +36,12 @@ class FidelityHeadModel final : public TrainableModel {
   }
   double preferred_temperature(TrainingMode mode) const override {
     return preferred_temperature_of(head_.readout(), mode);
+  }
+  double preferred_learning_rate(TrainingMode mode) const override {
+    return preferred_learning_rate_of(head_.readout(), mode);
+  }
+  size_t preferred_batch_size(TrainingMode mode) const override {
+    return preferred_batch_size_of(head_.readout(), mode);
   }
   size_t num_parameters() const override { return head_.num_parameters(); }
   std::vector<double> parameters() const override;

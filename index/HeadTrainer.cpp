@@ -256,13 +256,17 @@ HeadTrainer::HeadTrainer(HeadTrainerOptions options) : options_(std::move(option
                          o.temperature);
   FAISS_THROW_IF_NOT_FMT(o.teacher_temperature > 0, "teacher_temperature=%g must be > 0",
                          o.teacher_temperature);
-  FAISS_THROW_IF_NOT_FMT(o.learning_rate > 0, "learning_rate=%g must be > 0", o.learning_rate);
+  FAISS_THROW_IF_NOT_FMT(o.learning_rate >= 0,
+                         "learning_rate=%g must be > 0 (or 0: the model's preferred step size)",
+                         o.learning_rate);
   FAISS_THROW_IF_NOT_FMT(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "adam_beta1=%g must be in [0, 1)",
                          o.adam_beta1);
   FAISS_THROW_IF_NOT_FMT(o.adam_beta2 >= 0 && o.adam_beta2 < 1, "adam_beta2=%g must be in [0, 1)",
                          o.adam_beta2);
   FAISS_THROW_IF_NOT_FMT(o.adam_epsilon > 0, "adam_epsilon=%g must be > 0", o.adam_epsilon);
-  FAISS_THROW_IF_NOT_FMT(o.batch_size >= 2, "batch_size=%zu must be >= 2", o.batch_size);
+  FAISS_THROW_IF_NOT_FMT(o.batch_size == 0 || o.batch_size >= 2,
+                         "batch_size=%zu must be >= 2 (or 0: the model's preferred size)",
+                         o.batch_size);
   FAISS_THROW_IF_NOT_FMT(o.max_epochs >= 1, "max_epochs=%d must be >= 1", o.max_epochs);
   FAISS_THROW_IF_NOT_FMT(o.patience >= 0, "patience=%d must be >= 0", o.patience);
   FAISS_THROW_IF_NOT_FMT(o.min_improvement >= 0, "min_improvement=%g must be >= 0",
@@ -410,6 +414,9 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
   const auto t_start = Clock::now();
   const auto& o = options_;
   const size_t n = validate_data(o, model, data);
+  const double learning_rate =
+      o.learning_rate > 0 ? o.learning_rate : model.preferred_learning_rate(o.mode);
+  const size_t batch_size = o.batch_size > 0 ? o.batch_size : model.preferred_batch_size(o.mode);
 
   // Split: a seeded permutation; the first n_holdout examples are held out.
   std::mt19937_64 rng(o.seed);
@@ -427,7 +434,7 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
                          o.holdout_fraction);
   std::vector<size_t> holdout(perm.begin(), perm.begin() + ptrdiff_t(n_holdout));
   std::vector<size_t> train_idx(perm.begin() + ptrdiff_t(n_holdout), perm.end());
-  const auto holdout_batches = make_batches(holdout, o.batch_size);
+  const auto holdout_batches = make_batches(holdout, batch_size);
   auto holdout_loss = [&]() {
     double sum = 0;
     for (const auto& b : holdout_batches)
@@ -450,7 +457,7 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
   double b1_power = 1, b2_power = 1;
   for (int epoch = 1; epoch <= o.max_epochs && !r.cancelled; ++epoch) {
     shuffle(train_idx, rng);
-    const auto batches = make_batches(train_idx, o.batch_size);
+    const auto batches = make_batches(train_idx, batch_size);
     double loss_sum = 0;
     size_t loss_count = 0;
     auto report = [&](size_t epoch_step, bool epoch_end) {
@@ -478,7 +485,7 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
       for (size_t k = 0; k < P; ++k) {
         m1[k] = o.adam_beta1 * m1[k] + (1 - o.adam_beta1) * grad[k];
         m2[k] = o.adam_beta2 * m2[k] + (1 - o.adam_beta2) * grad[k] * grad[k];
-        params[k] -= o.learning_rate * (m1[k] * c1) / (std::sqrt(m2[k] * c2) + o.adam_epsilon);
+        params[k] -= learning_rate * (m1[k] * c1) / (std::sqrt(m2[k] * c2) + o.adam_epsilon);
       }
       model.set_parameters(params);
       step_seconds += seconds_since(t_step);

@@ -86,15 +86,17 @@ struct HeadTrainerOptions {
 
   /// Adam step size (DESIGN §1.6 suggests 1e−3 … 1e−2). Raw parameters pass through
   /// 2π(tanh p + 1), so one raw unit moves an angle by up to 2π: 1e−2 is already brisk.
-  double learning_rate = 1e-2;
+  /// 0 (default) takes the model's preferred_learning_rate().
+  double learning_rate = 0.0;
   double adam_beta1 = 0.9;     ///< Adam first-moment decay
   double adam_beta2 = 0.999;   ///< Adam second-moment decay
   double adam_epsilon = 1e-8;  ///< Adam denominator guard: step = lr·m̂/(√v̂ + ε)
 
   /// Examples per optimiser step (queries in supervised mode, rows in unsupervised mode); also
   /// the number of in-batch negatives/neighbours. A final remainder of one example is folded into
-  /// the previous batch (a batch needs at least 2 examples).
-  size_t batch_size = 256;
+  /// the previous batch (a batch needs at least 2 examples). 0 (default) takes the model's
+  /// preferred_batch_size().
+  size_t batch_size = 0;
   /// Upper bound on epochs (full passes over the training split).
   int max_epochs = 20;
   /// Stop after this many consecutive epochs without held-out improvement; 0 never stops early.
@@ -135,6 +137,11 @@ struct HeadTrainingResult {
 /// training, and as the unsupervised student's τ (0.02 loses 0.11 neighbour recall@10), on the
 /// Debian set (docs/QUALITY.md).
 inline constexpr double kRawAngleTemperature = 0.005;
+/// Adam step size and batch size of models that prefer nothing else: the best pair for the
+/// raw-angle mixer head at q = 128 (batch 1,024 with lr 2e-2 adds at most +0.006 nDCG@10 on the
+/// Debian set, inside two seed spreads; docs/QUALITY.md).
+inline constexpr double kDefaultLearningRate = 1e-2;
+inline constexpr size_t kDefaultBatchSize = 256;
 
 /// A differentiable map x ∈ R^d ↦ angles ∈ R^q with a flat parameter vector: what the trainer
 /// optimises. Implementations must be deterministic for any OpenMP thread count.
@@ -148,6 +155,10 @@ class TrainableModel {
   virtual double log_fidelity_scale() const { return output_dim(); }
   /// τ used when HeadTrainerOptions::temperature is 0, per training mode.
   virtual double preferred_temperature(TrainingMode mode) const;
+  /// Adam step size used when HeadTrainerOptions::learning_rate is 0.
+  virtual double preferred_learning_rate(TrainingMode) const { return kDefaultLearningRate; }
+  /// Batch size used when HeadTrainerOptions::batch_size is 0.
+  virtual size_t preferred_batch_size(TrainingMode) const { return kDefaultBatchSize; }
   virtual size_t num_parameters() const = 0;
   virtual std::vector<double> parameters() const = 0;
   /// params.size() == num_parameters().

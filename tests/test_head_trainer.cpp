@@ -375,7 +375,7 @@ TEST(HeadTrainer, BadInputsThrowClearly) {
   o.batch_size = 1;
   expect_throw_with([&] { HeadTrainer{o}; }, "batch_size");
   o = quick_options(TrainingMode::kUnsupervised);
-  o.learning_rate = 0;
+  o.learning_rate = -1e-3;
   expect_throw_with([&] { HeadTrainer{o}; }, "learning_rate");
   o = quick_options(TrainingMode::kUnsupervised);
   o.holdout_fraction = 1.0;

@@ -189,6 +189,46 @@ TEST(NormalizedReadout, ModelScalesLogitsByTwoRhoSquaredAndPrefersItsOwnTemperat
   EXPECT_DOUBLE_EQ(n_model.preferred_temperature(TrainingMode::kUnsupervised), 0.025);
 }
 
+TEST(NormalizedReadout, SupervisedNormalisedHeadsPreferLargeBatchesAndABolderStep) {
+  FidelityHead normalised = FidelityHead::make({16, 4, 1, 3});
+  FidelityHead raw = FidelityHead::make({16, 4, 1, 3, Readout::kRaw});
+  const FidelityHeadModel n_model(normalised), r_model(raw);
+  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kSupervised), 4e-2);
+  EXPECT_EQ(n_model.preferred_batch_size(TrainingMode::kSupervised), 1024u);
+  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kUnsupervised),
+                   kDefaultLearningRate);
+  EXPECT_EQ(n_model.preferred_batch_size(TrainingMode::kUnsupervised), kDefaultBatchSize);
+  EXPECT_DOUBLE_EQ(r_model.preferred_learning_rate(TrainingMode::kSupervised),
+                   kDefaultLearningRate);
+  EXPECT_EQ(r_model.preferred_batch_size(TrainingMode::kSupervised), kDefaultBatchSize);
+}
+
+TEST(NormalizedReadout, ZeroStepAndBatchTrainExactlyAsThePreferredOnes) {
+  const int d = 16, q = 4;
+  const size_t n = 1100;
+  const auto set = testing::make_clustered(2 * n, d, 6, 1.0f, 0.5f, 17);
+  auto train = [&](double learning_rate, size_t batch_size) {
+    FidelityHead head = FidelityHead::make({d, q, 1, 3});
+    head.mixer()->fit_standardization(2 * n, set.x.data());
+    HeadTrainerOptions o;
+    o.mode = TrainingMode::kSupervised;
+    o.max_epochs = 2;
+    o.learning_rate = learning_rate;
+    o.batch_size = batch_size;
+    FidelityHeadModel model(head);
+    TrainingData data;
+    data.dim = d;
+    data.queries = std::span<const float>(set.x.data(), n * d);
+    data.positives = std::span<const float>(set.x.data() + n * d, n * d);
+    const HeadTrainingResult r = HeadTrainer(o).train(model, data);
+    return std::make_pair(r.final_train_loss, r.steps);
+  };
+  const auto preferred = train(4e-2, 1024), automatic = train(0.0, 0);
+  EXPECT_EQ(automatic, preferred);
+  EXPECT_EQ(automatic.second, 2u);  // 990 training pairs fit one batch of 1,024: a step an epoch
+  EXPECT_NE(train(kDefaultLearningRate, kDefaultBatchSize), automatic);
+}
+
 TEST(NormalizedReadout, TemperatureZeroTrainsExactlyAsThePreferredOne) {
   const int d = 16, q = 4;
   const auto set = testing::make_clustered(300, d, 6, 1.0f, 0.5f, 13);
