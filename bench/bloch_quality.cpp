@@ -51,6 +51,7 @@ struct Options {
   std::vector<std::string> methods = {"raw", "pca", "pq", "circuit", "dense"};
   std::vector<std::string> modes = {"untrained", "unsupervised", "supervised"};
   std::vector<int> butterflies = {0};
+  int min_mixer_width = 0;  // HeadSpec::min_mixer_width (0: 2q)
   std::vector<std::string> logits = {"paper"};
   std::vector<std::string> readouts = {"normalized"};
   int seeds = 3;
@@ -368,8 +369,9 @@ class Runner {
 
   void run_circuit(int q, int butterflies, bloch::Readout readout, const std::string& mode,
                    const std::string& logit, int seed) {
-    bloch::FidelityHead head = bloch::FidelityHead::make(
-        {int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies), readout});
+    bloch::FidelityHead head =
+        bloch::FidelityHead::make({int(d_), q, butterflies, uint64_t(100 + 17 * seed + butterflies),
+                                   readout, o_.min_mixer_width});
     bloch::HeadTrainerOptions opt = circuit_training_options(seed);
     opt.logits =
         logit == "paper" ? bloch::LogitForm::kScaledFidelity : bloch::LogitForm::kLogFidelity;
@@ -390,11 +392,12 @@ class Runner {
       bloch::HeadTrainer(opt).train(model, data);
     }
     const double train_s = seconds_since(t0);
-    std::string variant = (butterflies ? "mixer B=" + std::to_string(butterflies) + " + circuit"
-                           : head.paper_exact() ? std::string("paper-exact circuit")
-                                                : std::string("circuit")) +
-                          (readout == bloch::Readout::kNormalized ? " + normalised readout" : "") +
-                          ", " + mode;
+    std::string variant =
+        (butterflies ? "mixer B=" + std::to_string(butterflies) +
+                           " P=" + std::to_string(head.mixer()->width()) + " + circuit"
+         : head.paper_exact() ? std::string("paper-exact circuit")
+                              : std::string("circuit")) +
+        (readout == bloch::Readout::kNormalized ? " + normalised readout" : "") + ", " + mode;
     if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
     if (mode == "supervised" && o_.hard_negatives > 0)
       variant += ", " + std::to_string(o_.hard_negatives) + " hard neg.";
@@ -506,6 +509,10 @@ int main(int argc, char** argv) {
   app.add_option("--butterflies", o.butterflies,
                  "Mixer depths to evaluate (0 = paper-exact circuit alone)")
       ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--mixer-width", o.min_mixer_width,
+                 "Lower bound on the mixer width P of circuit heads with a mixer (0: 2q; P is a "
+                 "power of two >= max(d, 2q, this))")
       ->capture_default_str();
   app.add_option("--readouts", o.readouts,
                  "Circuit head readouts: raw (the paper's angles) and/or normalized "

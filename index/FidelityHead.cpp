@@ -2,6 +2,7 @@
 
 #include <faiss/impl/FaissAssert.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -31,7 +32,8 @@ FidelityHead::FidelityHead(FeatureMixer mixer, CircuitHead circuit, Readout read
 FidelityHead FidelityHead::make(const HeadSpec& spec) {
   if (spec.butterflies == 0)
     return FidelityHead(CircuitHead(spec.d, spec.q, spec.seed), spec.readout);
-  FeatureMixer mixer(spec.d, spec.q * 2, spec.butterflies, spec.seed ^ 0x9e3779b97f4a7c15ull);
+  FeatureMixer mixer(spec.d, std::max(spec.q * 2, spec.min_mixer_width), spec.butterflies,
+                     spec.seed ^ 0x9e3779b97f4a7c15ull);
   CircuitHead circuit(mixer.width(), spec.q, spec.seed);
   return FidelityHead(std::move(mixer), std::move(circuit), spec.readout);
 }

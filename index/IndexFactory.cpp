@@ -15,9 +15,15 @@ namespace bloch {
 
 namespace {
 
+// Widest mixer a factory string may ask for: 2^16 features already cost ~0.5 M rotations per
+// vector with three butterflies.
+constexpr int kMaxMixerWidth = 1 << 16;
+
 constexpr const char* kGrammar =
-    "expected \"QC<q>[x<bits>][B<butterflies>][raw],<kind>\" with bits 4|8|32 and kind Flat, "
-    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>][raw],Refine(QC<q>x<bits>)\" with "
+    "expected \"QC<q>[x<bits>][B<butterflies>[W<width>]][raw],<kind>\" with bits 4|8|32 and kind "
+    "Flat, "
+    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>[W<width>]][raw],Refine(QC<q>x<bits>)\" "
+    "with "
     "bits 8|32, e.g. \"QC128,Flat\", \"QC128B0raw,HNSW32\", \"QC256,IVF1024\" or "
     "\"QC128x4fs,Refine(QC128x8)\"";
 
@@ -99,7 +105,7 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
                          spec.c_str(), kGrammar);
   const std::string head = spec.substr(0, comma), kind = spec.substr(comma + 1);
 
-  // head := "QC" digits [ "x" digits ] [ "B" digits ] [ "raw" ]
+  // head := "QC" digits [ "x" digits ] [ "B" digits [ "W" digits ] ] [ "raw" ]
   size_t pos = 0;
   auto take_number = [&](const char* prefix, std::string& out) {
     const size_t n = std::strlen(prefix);
@@ -117,14 +123,16 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
     pos += n;
     return true;
   };
-  std::string q_text, bits_text, butterflies_text;
+  std::string q_text, bits_text, butterflies_text, width_text;
   bool fast_scan = false, raw_readout = false;
-  const bool head_ok = take_number("QC", q_text) && (take_number("x", bits_text), true) &&
-                       (fast_scan = !bits_text.empty() && take_literal("fs"), true) &&
-                       (take_number("B", butterflies_text), true) &&
-                       (raw_readout = take_literal("raw"), true) && pos == head.size();
+  const bool head_ok =
+      take_number("QC", q_text) && (take_number("x", bits_text), true) &&
+      (fast_scan = !bits_text.empty() && take_literal("fs"), true) &&
+      (take_number("B", butterflies_text) && (take_number("W", width_text), true), true) &&
+      (raw_readout = take_literal("raw"), true) && pos == head.size();
   FAISS_THROW_IF_NOT_FMT(
-      head_ok, "index spec '%s': head '%s' is not QC<q>[x<bits>[fs]][B<butterflies>][raw]; %s",
+      head_ok,
+      "index spec '%s': head '%s' is not QC<q>[x<bits>[fs]][B<butterflies>[W<width>]][raw]; %s",
       spec.c_str(), head.c_str(), kGrammar);
   HeadSpec hs;
   hs.d = d;
@@ -132,6 +140,13 @@ std::unique_ptr<faiss::Index> index_factory(int d, const std::string& spec, uint
   hs.seed = seed;
   if (!butterflies_text.empty()) hs.butterflies = parse_int(butterflies_text, spec, "butterflies");
   if (raw_readout) hs.readout = Readout::kRaw;
+  if (!width_text.empty()) {
+    hs.min_mixer_width = parse_int(width_text, spec, "mixer width");
+    FAISS_THROW_IF_NOT_FMT(
+        hs.butterflies > 0 && hs.min_mixer_width >= 1 && hs.min_mixer_width <= kMaxMixerWidth,
+        "index spec '%s': W%d needs a mixer (B ≥ 1) and a width in [1, %d]", spec.c_str(),
+        hs.min_mixer_width, kMaxMixerWidth);
+  }
   const CodeType code =
       code_type_of_bits(bits_text.empty() ? 8 : parse_int(bits_text, spec, "bits"), spec);
   FAISS_THROW_IF_NOT_FMT(hs.q >= 1 && hs.q <= d,

@@ -45,6 +45,14 @@ TEST(IndexFactory, GoodSpecs) {
 
   EXPECT_EQ(flat_of(*index_factory(64, "QC16x32B1,Flat")).codec().type(), CodeType::kFloat);
 
+  // Mixer width: 2q rounded up to a power of two ≥ d unless W asks for more.
+  EXPECT_EQ(fa.head().mixer()->width(), 512);
+  auto w = index_factory(384, "QC256B3W2048raw,Flat");
+  EXPECT_EQ(flat_of(*w).head().mixer()->width(), 2048);
+  EXPECT_EQ(flat_of(*w).head().readout(), Readout::kRaw);
+  EXPECT_EQ(flat_of(*index_factory(384, "QC128B2W600,Flat")).head().mixer()->width(), 1024);
+  EXPECT_EQ(flat_of(*index_factory(384, "QC128B2W64,Flat")).head().mixer()->width(), 512);
+
   auto h = index_factory(48, "QC12,HNSW16");
   auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(h.get());
   ASSERT_NE(hnsw, nullptr);
@@ -91,6 +99,11 @@ TEST(IndexFactory, BadSpecsNameTheProblem) {
       {"QC128x4fs,Refine(QC128)", "Refine(QC128) is not Refine(QC<q>x<bits>)"},
       {"QC128x4fs,Refine(QC128x8", "needs the kind Refine"},
       {"QC128x4,Refine(QC128x8)", "unknown kind 'Refine(QC128x8)'"},
+      {"QC128B3W,Flat", "head 'QC128B3W'"},
+      {"QC128W1024,Flat", "head 'QC128W1024'"},
+      {"QC128B0W1024,Flat", "W1024 needs a mixer (B ≥ 1)"},
+      {"QC128B3W0,Flat", "W0 needs a mixer (B ≥ 1) and a width in [1, 65536]"},
+      {"QC128B3W100000,Flat", "W100000"},
   };
   for (const auto& [spec, needle] : cases) {
     try {
