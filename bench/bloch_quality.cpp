@@ -54,6 +54,7 @@ struct Options {
   int min_mixer_width = 0;  // HeadSpec::min_mixer_width (0: 2q)
   std::vector<std::string> logits = {"paper"};
   std::vector<std::string> readouts = {"normalized"};
+  std::vector<std::string> codes = {"8bit", "float"};  // circuit heads' code types (Codec.h)
   int seeds = 3;
   int epochs = 6;
   size_t batch = 0;  // 0: the head's preferred batch (TrainableModel::preferred_batch_size)
@@ -62,7 +63,7 @@ struct Options {
   double dense_lr = 1e-3;
   double tau = 0.0;  // 0: the head's preferred τ (TrainableModel::preferred_temperature)
   double dense_tau = 0.05;
-  double teacher_tau = 0.05;
+  double teacher_tau = bloch::HeadTrainerOptions{}.teacher_temperature;  // the product default
   size_t unsup_sample = 20000;
   int hard_negatives = 0;
   size_t pq_train = 65536;
@@ -97,6 +98,12 @@ struct Eval {
         bloch::bench::neighbour_recall(raw_top10.data(), 10, labels.data(), size_t(k), nq, 10);
   }
 };
+
+// "8-bit", "4-bit", "float": the suffix of a circuit row's variant.
+std::string code_label(bloch::CodeType code) {
+  return code == bloch::CodeType::kFloat ? "float"
+                                         : std::to_string(bloch::Codec(code, 1).bits()) + "-bit";
+}
 
 std::vector<idx_t> search(const faiss::Index& index, size_t nq, const float* x, int k) {
   std::vector<float> d(nq * k);
@@ -403,15 +410,13 @@ class Runner {
       variant += ", " + std::to_string(o_.hard_negatives) + " hard neg.";
     std::vector<float> qa(eval_split_.ids.size() * q);
     head.forward(eval_split_.ids.size(), eval_split_.embeddings.data.data(), qa.data());
-    for (auto code : {bloch::CodeType::k8bit, bloch::CodeType::kFloat}) {
+    for (const std::string& name : o_.codes) {
+      const bloch::CodeType code = bloch::parse_code_type(name);
       bloch::IndexFidelityFlat index(head, code);
       index.add(idx_t(n_), corpus_.corpus.data.data());
-      Row row{"circuit",
-              variant + (code == bloch::CodeType::k8bit ? ", 8-bit" : ", float"),
-              q,
-              index.code_size,
-              head.num_parameters(),
-              seed};
+      Row row{
+          "circuit", variant + ", " + code_label(code), q, index.code_size, head.num_parameters(),
+          seed};
       row.train_s = train_s;
       score_by_fidelity(index, qa, row);
     }
@@ -520,6 +525,12 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"raw", "normalized"}))
       ->capture_default_str();
+  app.add_option("--codes", o.codes,
+                 "Code types the circuit heads are searched over: any of 8bit (q bytes), 4bit "
+                 "(q/2 bytes), float (4q bytes)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"8bit", "4bit", "float"}))
+      ->capture_default_str();
   app.add_option("--logits", o.logits, "Supervised logit forms: paper (20·F) and/or log (ℓ/(τ·q))")
       ->delimiter(',')
       ->capture_default_str();
@@ -542,8 +553,9 @@ int main(int argc, char** argv) {
                  "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "
                  "τ: raw 0.005; normalised 0.05 supervised, 0.025 unsupervised)")
       ->capture_default_str();
-  app.add_option("--teacher-tau", o.teacher_tau,
-                 "Unsupervised teacher temperature τ_t of softmax(cos/τ_t)")
+  app.add_option(
+         "--teacher-tau", o.teacher_tau,
+         "Unsupervised teacher temperature τ_t of softmax(cos/τ_t) (default: the trainer's)")
       ->capture_default_str();
   app.add_option("--dense-tau", o.dense_tau, "Temperature of the dense head's cos/τ logits")
       ->capture_default_str();

@@ -169,7 +169,8 @@ void BM_FastScanTable(benchmark::State& state) {
 
 // The head's forward pass (inference): range(0) raw inputs of d = range(1) through a head of
 // q = range(2) qubits with the default 3 butterflies (range(3) = 0: the paper-exact circuit
-// alone), one thread. items = vectors encoded. Args: n, d, q, butterflies, SIMD level.
+// alone), one thread. items = vectors encoded. Args: n, d, q, butterflies, SIMD level, the
+// mixer's minimum width (HeadSpec::min_mixer_width; 0 = 2q).
 void BM_HeadForward(benchmark::State& state) {
   const size_t n = size_t(state.range(0));
   const int d = int(state.range(1)), q = int(state.range(2));
@@ -182,6 +183,7 @@ void BM_HeadForward(benchmark::State& state) {
   spec.d = d;
   spec.q = q;
   spec.butterflies = int(state.range(3));
+  spec.min_mixer_width = int(state.range(5));
   if (spec.butterflies == 0) spec.readout = bloch::Readout::kRaw;  // the paper-exact head
   const FidelityHead head = FidelityHead::make(spec);
   std::mt19937_64 rng(11);
@@ -193,7 +195,9 @@ void BM_HeadForward(benchmark::State& state) {
     benchmark::DoNotOptimize(angles.data());
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(n));
-  state.SetLabel(std::string(spec.butterflies ? "mixer+circuit " : "paper-exact ") +
+  state.SetLabel((spec.butterflies
+                      ? "mixer P=" + std::to_string(head.mixer()->width()) + "+circuit "
+                      : std::string("paper-exact ")) +
                  simd_level_name(want));
 }
 
@@ -272,11 +276,13 @@ BENCHMARK(BM_FastScan)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FastScanTable)->Arg(128)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_HeadForward)
-    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx512)})
-    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx2)})
-    ->Args({256, 768, 128, 3, int(SimdLevel::kScalar)})
-    ->Args({256, 768, 128, 0, int(SimdLevel::kAvx512)})
-    ->Args({1, 384, 128, 3, int(SimdLevel::kAvx512)})
+    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 768, 128, 3, int(SimdLevel::kAvx2), 0})
+    ->Args({256, 768, 128, 3, int(SimdLevel::kScalar), 0})
+    ->Args({256, 768, 128, 0, int(SimdLevel::kAvx512), 0})
+    ->Args({1, 384, 128, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 384, 256, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 384, 256, 3, int(SimdLevel::kAvx512), 2048})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FaissFlatIP)->Arg(1)->Arg(256)->Unit(benchmark::kMillisecond);
 
