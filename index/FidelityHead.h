@@ -26,8 +26,11 @@ class BinaryWriter;
 
 /// Butterflies of a HeadSpec unless said otherwise. The paper-exact circuit alone (0) ranks
 /// below raw cosine on frozen embeddings; three butterflies in front of it more than double its
-/// nDCG@10 on the Debian dev split for 2.6× its parameters (docs/QUALITY.md).
-inline constexpr int kDefaultButterflies = 3;
+/// nDCG@10 on the Debian dev split for 2.6× its parameters. Trained at the preferred batch and
+/// step, six beat three by +0.010 to +0.015 nDCG@10 at q = 64 / 128 / 256 (3 seeds; q = 128,
+/// one seed: 3 / 6 / 9 / 12 give 0.459 / 0.471 / 0.475 / 0.466) for 26 % less encoding
+/// throughput (docs/QUALITY.md, docs/BENCHMARKS.md).
+inline constexpr int kDefaultButterflies = 6;
 
 /// What kind of head to build: the form a collection or a factory string names.
 struct HeadSpec {
@@ -70,7 +73,7 @@ class FidelityHead {
 
   /// Every trained parameter: mixer (angles + scales) + circuit.
   size_t num_parameters() const;
-  /// "paper-exact circuit d=384 d'=512 … params=4608" or "mixer 3×butterfly P=512 … + circuit …".
+  /// "paper-exact circuit d=384 d'=512 … params=4608" or "mixer 6×butterfly P=512 … + circuit …".
   std::string describe() const;
 
   /// Angles for n inputs (after the readout): x is n×d, angles n×q. Parallel over n (OpenMP)

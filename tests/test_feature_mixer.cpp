@@ -45,11 +45,11 @@ TEST(FeatureMixer, ShapeAndParameterCount) {
 }
 
 TEST(FidelityHead, DefaultsAreTheMeasuredWinnersAndPaperExactStaysSelectable) {
-  // docs/QUALITY.md: a 3-butterfly mixer, the normalised readout and log-fidelity logits are
+  // docs/QUALITY.md: a 6-butterfly mixer, the normalised readout and log-fidelity logits are
   // the defaults.
   const FidelityHead defaults = FidelityHead::make(HeadSpec{384, 128});
   EXPECT_TRUE(defaults.has_mixer());
-  EXPECT_EQ(defaults.mixer()->butterflies(), 3);
+  EXPECT_EQ(defaults.mixer()->butterflies(), 6);
   EXPECT_EQ(defaults.readout(), Readout::kNormalized);
   EXPECT_FALSE(defaults.paper_exact());
   EXPECT_NE(defaults.describe().find("normalised readout"), std::string::npos);
