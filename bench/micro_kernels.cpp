@@ -281,7 +281,10 @@ BENCHMARK(BM_HeadForward)
     ->Args({256, 768, 128, 3, int(SimdLevel::kScalar), 0})
     ->Args({256, 768, 128, 0, int(SimdLevel::kAvx512), 0})
     ->Args({1, 384, 128, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 384, 128, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 384, 128, 6, int(SimdLevel::kAvx512), 0})
     ->Args({256, 384, 256, 3, int(SimdLevel::kAvx512), 0})
+    ->Args({256, 384, 256, 6, int(SimdLevel::kAvx512), 0})
     ->Args({256, 384, 256, 3, int(SimdLevel::kAvx512), 2048})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FaissFlatIP)->Arg(1)->Arg(256)->Unit(benchmark::kMillisecond);
