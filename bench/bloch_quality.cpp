@@ -57,14 +57,14 @@ struct Options {
   std::vector<std::string> codes = {"8bit", "float"};  // circuit heads' code types (Codec.h)
   int seeds = 3;
   int epochs = 6;
-  size_t batch = 0;  // 0: the head's preferred batch (TrainableModel::preferred_batch_size)
-  size_t dense_batch = 256;
+  size_t batch = 0;          // 0: the head's preferred batch (TrainableModel::preferred_batch_size)
+  size_t dense_batch = 512;  // with dense_lr: the best of a sweep (docs/QUALITY.md)
   double lr = 0.0;  // 0: the head's preferred step (TrainableModel::preferred_learning_rate)
-  double dense_lr = 1e-3;
+  double dense_lr = 4e-3;
   double tau = 0.0;  // 0: the head's preferred τ (TrainableModel::preferred_temperature)
   double dense_tau = 0.05;
   double teacher_tau = bloch::HeadTrainerOptions{}.teacher_temperature;  // the product default
-  size_t unsup_sample = 20000;
+  size_t unsup_sample = 65536;  // as many rows as PQ trains on (pq_train)
   int hard_negatives = 0;
   size_t pq_train = 65536;
   std::string out_csv, out_md;
@@ -539,13 +539,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--batch", o.batch,
                  "Training batch size of the circuit heads (0: each head's preferred: 1,024 for "
-                 "normalised heads trained supervised, else 256)")
+                 "normalised heads, else 256)")
       ->capture_default_str();
   app.add_option("--dense-batch", o.dense_batch, "Training batch size of the dense head")
       ->capture_default_str();
   app.add_option("--lr", o.lr,
                  "Adam learning rate of the circuit heads (0: each head's preferred: 4e-2 for "
-                 "normalised heads trained supervised, else 1e-2)")
+                 "normalised heads, else 1e-2)")
       ->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
       ->capture_default_str();
@@ -559,7 +559,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dense-tau", o.dense_tau, "Temperature of the dense head's cos/τ logits")
       ->capture_default_str();
-  app.add_option("--unsup-sample", o.unsup_sample, "Corpus rows for unsupervised training")
+  app.add_option(
+         "--unsup-sample", o.unsup_sample,
+         "Corpus rows for unsupervised training (the first ones; the default matches --pq-train)")
       ->capture_default_str();
   app.add_option("--hard-negatives", o.hard_negatives,
                  "Circuit heads only: per training pair, this many raw-cosine hard negatives")

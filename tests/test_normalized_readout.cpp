@@ -189,18 +189,16 @@ TEST(NormalizedReadout, ModelScalesLogitsByTwoRhoSquaredAndPrefersItsOwnTemperat
   EXPECT_DOUBLE_EQ(n_model.preferred_temperature(TrainingMode::kUnsupervised), 0.025);
 }
 
-TEST(NormalizedReadout, SupervisedNormalisedHeadsPreferLargeBatchesAndABolderStep) {
+TEST(NormalizedReadout, NormalisedHeadsPreferLargeBatchesAndABolderStep) {
   FidelityHead normalised = FidelityHead::make({16, 4, 1, 3});
   FidelityHead raw = FidelityHead::make({16, 4, 1, 3, Readout::kRaw});
   const FidelityHeadModel n_model(normalised), r_model(raw);
-  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kSupervised), 4e-2);
-  EXPECT_EQ(n_model.preferred_batch_size(TrainingMode::kSupervised), 1024u);
-  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kUnsupervised),
-                   kDefaultLearningRate);
-  EXPECT_EQ(n_model.preferred_batch_size(TrainingMode::kUnsupervised), kDefaultBatchSize);
-  EXPECT_DOUBLE_EQ(r_model.preferred_learning_rate(TrainingMode::kSupervised),
-                   kDefaultLearningRate);
-  EXPECT_EQ(r_model.preferred_batch_size(TrainingMode::kSupervised), kDefaultBatchSize);
+  for (TrainingMode mode : {TrainingMode::kSupervised, TrainingMode::kUnsupervised}) {
+    EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(mode), 4e-2);
+    EXPECT_EQ(n_model.preferred_batch_size(mode), 1024u);
+    EXPECT_DOUBLE_EQ(r_model.preferred_learning_rate(mode), kDefaultLearningRate);
+    EXPECT_EQ(r_model.preferred_batch_size(mode), kDefaultBatchSize);
+  }
 }
 
 TEST(NormalizedReadout, ZeroStepAndBatchTrainExactlyAsThePreferredOnes) {
