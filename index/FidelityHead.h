@@ -27,7 +27,7 @@ class BinaryWriter;
 /// Butterflies of a HeadSpec unless said otherwise. The paper-exact circuit alone (0) ranks
 /// below raw cosine on frozen embeddings; three butterflies in front of it more than double its
 /// nDCG@10 on the Debian dev split for 2.6× its parameters. Trained at the preferred batch and
-/// step, six beat three by +0.010 to +0.015 nDCG@10 at q = 64 / 128 / 256 (3 seeds; q = 128,
+/// step, six beat three by +0.011 to +0.018 nDCG@10 at q = 64 / 128 / 256 (3 seeds; q = 128,
 /// one seed: 3 / 6 / 9 / 12 give 0.459 / 0.471 / 0.475 / 0.466) for 26 % less encoding
 /// throughput (docs/QUALITY.md, docs/BENCHMARKS.md).
 inline constexpr int kDefaultButterflies = 6;
