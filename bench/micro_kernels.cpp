@@ -168,9 +168,9 @@ void BM_FastScanTable(benchmark::State& state) {
 }
 
 // The head's forward pass (inference): range(0) raw inputs of d = range(1) through a head of
-// q = range(2) qubits with the default 3 butterflies (range(3) = 0: the paper-exact circuit
-// alone), one thread. items = vectors encoded. Args: n, d, q, butterflies, SIMD level, the
-// mixer's minimum width (HeadSpec::min_mixer_width; 0 = 2q).
+// q = range(2) qubits with range(3) mixer butterflies (0: the paper-exact circuit alone), one
+// thread. items = vectors encoded. Args: n, d, q, butterflies, SIMD level, the mixer's minimum
+// width (HeadSpec::min_mixer_width; 0 = 2q).
 void BM_HeadForward(benchmark::State& state) {
   const size_t n = size_t(state.range(0));
   const int d = int(state.range(1)), q = int(state.range(2));

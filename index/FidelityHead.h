@@ -44,9 +44,10 @@ struct HeadSpec {
   Readout readout = kDefaultReadout;
   /// Lower bound on the mixer width P (a power of two ≥ max(d, 2q, this)); 0 means 2q. Output
   /// qubit i reads P/q mixed features through log2(P/q) circuit layers. Wider costs encoding
-  /// time (O(P log P) per vector) and pays at large q: at q = 256 on the Debian set, P = 512 /
-  /// 1,024 / 2,048 give nDCG@10 0.473 / 0.485 / 0.502 (one seed; at q = 128, 1,024 gains
-  /// nothing over 512; docs/QUALITY.md). Ignored without a mixer.
+  /// time (O(P log P) per vector: 0.25× the throughput at P = 2,048, q = 256) and pays at
+  /// large q: at q = 256 on the Debian set with three butterflies, P = 512 / 1,024 / 2,048 give
+  /// nDCG@10 0.473 / 0.485 / 0.502 on one seed, and P = 2,048 0.499 over 3 seeds (at q = 128,
+  /// 1,024 gains nothing over 512; docs/QUALITY.md). Ignored without a mixer.
   int min_mixer_width = 0;
 };
 

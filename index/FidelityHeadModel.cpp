@@ -41,17 +41,14 @@ double preferred_temperature_of(Readout readout, TrainingMode mode) {
 // 2,048 with 4e-2: 0.457; 512 with 4e-2: 0.447. Unsupervised on every corpus row: neighbour
 // R@10 0.692 against 0.678 (3 seeds) at 256 / 1e-2, for about 3× the training time (the
 // teacher's B × B cosines); on 20,000 rows 1,024 with 2e-2: 0.601, 512 with 2e-2: 0.625.
-// Raw (paper-exact) heads keep the defaults.
-static bool trains_with_large_batches(Readout readout, TrainingMode) {
-  return readout == Readout::kNormalized;
+// Raw (paper-exact) heads keep the defaults. The mode does not matter (any more): both prefer
+// the same pair.
+double preferred_learning_rate_of(Readout readout, TrainingMode) {
+  return readout == Readout::kNormalized ? 4e-2 : kDefaultLearningRate;
 }
 
-double preferred_learning_rate_of(Readout readout, TrainingMode mode) {
-  return trains_with_large_batches(readout, mode) ? 4e-2 : kDefaultLearningRate;
-}
-
-size_t preferred_batch_size_of(Readout readout, TrainingMode mode) {
-  return trains_with_large_batches(readout, mode) ? 1024 : kDefaultBatchSize;
+size_t preferred_batch_size_of(Readout readout, TrainingMode) {
+  return readout == Readout::kNormalized ? 1024 : kDefaultBatchSize;
 }
 
 std::vector<double> FidelityHeadModel::parameters() const {

@@ -20,12 +20,10 @@ namespace {
 constexpr int kMaxMixerWidth = 1 << 16;
 
 constexpr const char* kGrammar =
-    "expected \"QC<q>[x<bits>][B<butterflies>[W<width>]][raw],<kind>\" with bits 4|8|32 and kind "
-    "Flat, "
-    "HNSW<M> or IVF<nlist>, or \"QC<q>x4fs[B<butterflies>[W<width>]][raw],Refine(QC<q>x<bits>)\" "
-    "with "
-    "bits 8|32, e.g. \"QC128,Flat\", \"QC128B0raw,HNSW32\", \"QC256,IVF1024\" or "
-    "\"QC128x4fs,Refine(QC128x8)\"";
+    "expected \"QC<q>[x<bits>][B<butterflies>[W<width>]][raw],<kind>\" with bits 4|8|32 and "
+    "kind Flat, HNSW<M> or IVF<nlist>, or "
+    "\"QC<q>x4fs[B<butterflies>[W<width>]][raw],Refine(QC<q>x<bits>)\" with bits 8|32, e.g. "
+    "\"QC128,Flat\", \"QC128B0raw,HNSW32\", \"QC256,IVF1024\" or \"QC128x4fs,Refine(QC128x8)\"";
 
 int parse_int(const std::string& text, const std::string& spec, const char* what) {
   try {
