@@ -99,10 +99,12 @@ struct Eval {
   }
 };
 
-// "8-bit", "4-bit", "float": the suffix of a circuit row's variant.
-std::string code_label(bloch::CodeType code) {
-  return code == bloch::CodeType::kFloat ? "float"
-                                         : std::to_string(bloch::Codec(code, 1).bits()) + "-bit";
+// "8-bit", "4-bit", "float": the suffix of a circuit row's variant; ", fitted ranges" when the
+// codec spreads its levels over the head's angle ranges.
+std::string code_label(const bloch::Codec& codec) {
+  const std::string bits =
+      codec.type() == bloch::CodeType::kFloat ? "float" : std::to_string(codec.bits()) + "-bit";
+  return bits + (codec.ranged() ? ", fitted ranges" : "");
 }
 
 std::vector<idx_t> search(const faiss::Index& index, size_t nq, const float* x, int k) {
@@ -398,6 +400,11 @@ class Runner {
       }
       bloch::HeadTrainer(opt).train(model, data);
     }
+    // The 4-bit codes' ranges, from the documents trained with (FidelityHead::codec).
+    if (mode == "supervised")
+      head.fit_angle_ranges(pair_positives_.size() / d_, pair_positives_.data());
+    else
+      head.fit_angle_ranges(std::min(n_, o_.unsup_sample), corpus_.corpus.data.data());
     const double train_s = seconds_since(t0);
     std::string variant =
         (butterflies ? "mixer B=" + std::to_string(butterflies) +
@@ -411,12 +418,18 @@ class Runner {
     std::vector<float> qa(eval_split_.ids.size() * q);
     head.forward(eval_split_.ids.size(), eval_split_.embeddings.data.data(), qa.data());
     for (const std::string& name : o_.codes) {
-      const bloch::CodeType code = bloch::parse_code_type(name);
-      bloch::IndexFidelityFlat index(head, code);
+      // "4bit-full": 4-bit levels over all of [0, π/2], the head's ranges set aside.
+      const bool full_range = name == "4bit-full";
+      bloch::FidelityHead coded = head;
+      if (full_range) coded.clear_angle_ranges();
+      bloch::IndexFidelityFlat index(coded, bloch::parse_code_type(full_range ? "4bit" : name));
       index.add(idx_t(n_), corpus_.corpus.data.data());
-      Row row{
-          "circuit", variant + ", " + code_label(code), q, index.code_size, head.num_parameters(),
-          seed};
+      Row row{"circuit",
+              variant + ", " + code_label(index.codec()),
+              q,
+              index.code_size,
+              head.num_parameters(),
+              seed};
       row.train_s = train_s;
       score_by_fidelity(index, qa, row);
     }
@@ -527,9 +540,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--codes", o.codes,
                  "Code types the circuit heads are searched over: any of 8bit (q bytes), 4bit "
-                 "(q/2 bytes), float (4q bytes)")
+                 "(q/2 bytes, levels over the head's fitted angle ranges), 4bit-full (q/2 bytes, "
+                 "levels over [0, pi/2]), float (4q bytes)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"8bit", "4bit", "float"}))
+      ->check(CLI::IsMember({"8bit", "4bit", "4bit-full", "float"}))
       ->capture_default_str();
   app.add_option("--logits", o.logits, "Supervised logit forms: paper (20·F) and/or log (ℓ/(τ·q))")
       ->delimiter(',')

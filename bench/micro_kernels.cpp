@@ -143,7 +143,7 @@ void BM_FastScan(benchmark::State& state) {
     packed_n = n;
   }
   FastScanTable table;
-  build_fast_scan_table(random_angles(q, 7).data(), q, kFastScanDefaultFloor, &table);
+  build_fast_scan_table(codec, random_angles(q, 7).data(), kFastScanDefaultFloor, &table);
   const size_t nblocks = n / kFastScanBlock;
   std::vector<uint16_t> sums(n);
   for (auto _ : state) {
@@ -160,9 +160,10 @@ void BM_FastScan(benchmark::State& state) {
 void BM_FastScanTable(benchmark::State& state) {
   const int q = int(state.range(0));
   const std::vector<float> query = random_angles(q, 7);
+  const Codec codec(CodeType::k4bit, q);
   FastScanTable table;
   for (auto _ : state) {
-    build_fast_scan_table(query.data(), q, kFastScanDefaultFloor, &table);
+    build_fast_scan_table(codec, query.data(), kFastScanDefaultFloor, &table);
     benchmark::DoNotOptimize(table.lut.data());
   }
 }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <numbers>
 
+#include "index/FidelityKernels.h"
+
 namespace bloch {
 
 const char* code_type_name(CodeType type) {
@@ -35,6 +37,41 @@ Codec::Codec(CodeType type, int q) : type_(type), q_(q) {
       "unknown code type %d", int(type));
 }
 
+Codec::Codec(CodeType type, int q, std::span<const float> lo, std::span<const float> hi)
+    : Codec(type, q) {
+  FAISS_THROW_IF_NOT_MSG(type != CodeType::kFloat, "float codes are exact and take no range");
+  FAISS_THROW_IF_NOT_FMT(lo.size() == size_t(q) && hi.size() == size_t(q),
+                         "codec ranges: %zu lows and %zu highs for q=%d qubits", lo.size(),
+                         hi.size(), q);
+  auto ranges = std::make_shared<Ranges>();
+  ranges->low.resize(q);
+  ranges->step.resize(q);
+  const int levels = this->levels();
+  constexpr double kHalfPi = std::numbers::pi / 2;
+  for (int i = 0; i < q; ++i) {
+    FAISS_THROW_IF_NOT_FMT(std::isfinite(lo[i]) && std::isfinite(hi[i]) && lo[i] <= hi[i],
+                           "codec range of qubit %d is [%g, %g]: needs finite low <= high", i,
+                           double(lo[i]), double(hi[i]));
+    double low = std::clamp(double(lo[i]), 0.0, kHalfPi);
+    double high = std::clamp(double(hi[i]), 0.0, kHalfPi);
+    if (high - low < kMinRange) {
+      low = std::clamp(0.5 * (low + high) - kMinRange / 2, 0.0, kHalfPi - kMinRange);
+      high = low + kMinRange;
+    }
+    ranges->low[i] = low;
+    ranges->step[i] = (high - low) / (levels - 1);
+  }
+  // D[i·K + δ]: cos²(δ·step_i), floored at ε, as log_fidelity_code_pair sums it.
+  ranges->differences.resize(size_t(q) * levels);
+  for (int i = 0; i < q; ++i)
+    for (int k = 0; k < levels; ++k) {
+      const double c = std::cos(k * ranges->step[i]);
+      ranges->differences[size_t(i) * levels + k] =
+          float(std::log(std::max(c * c, kFidelityFloor)));
+    }
+  ranges_ = std::move(ranges);
+}
+
 size_t Codec::code_size() const {
   switch (type_) {
     case CodeType::kFloat:
@@ -59,6 +96,12 @@ double Codec::step() const {
   return type_ == CodeType::kFloat ? 0.0 : (std::numbers::pi / 2) / (levels() - 1);
 }
 
+double Codec::max_angle_error() const {
+  if (type_ == CodeType::kFloat) return 0.0;
+  if (!ranges_) return step() / 2;
+  return *std::max_element(ranges_->step.begin(), ranges_->step.end()) / 2;
+}
+
 void Codec::encode(size_t n, const float* angles, uint8_t* codes) const {
   const size_t cs = code_size();
   if (type_ == CodeType::kFloat) {
@@ -68,7 +111,6 @@ void Codec::encode(size_t n, const float* angles, uint8_t* codes) const {
     }
     return;
   }
-  const double inv_step = 1.0 / step();
   const int max_level = levels() - 1;
   for (size_t v = 0; v < n; ++v) {
     uint8_t* code = codes + v * cs;
@@ -77,9 +119,9 @@ void Codec::encode(size_t n, const float* angles, uint8_t* codes) const {
       // Clamp in floating point before rounding: lround of a huge or infinite angle is
       // unspecified and the long → int narrowing wraps, so 1e9 would otherwise map to level 0.
       // A NaN angle maps to level 0.
-      const double a = angles[v * q_ + i];
-      const double clamped = a > 0.0 ? std::min(a, std::numbers::pi / 2) : 0.0;
-      const int k = std::clamp(int(std::lround(clamped * inv_step)), 0, max_level);
+      const double t = (double(angles[v * q_ + i]) - qubit_low(i)) / qubit_step(i);
+      const double clamped = t > 0.0 ? std::min(t, double(max_level)) : 0.0;
+      const int k = int(std::lround(clamped));
       if (type_ == CodeType::k8bit)
         code[i] = uint8_t(k);
       else
@@ -94,9 +136,15 @@ void Codec::decode(size_t n, const uint8_t* codes, float* angles) const {
     std::memcpy(angles, codes, n * cs);
     return;
   }
-  const double st = step();
   for (size_t v = 0; v < n; ++v)
-    for (int i = 0; i < q_; ++i) angles[v * q_ + i] = float(level(codes + v * cs, i) * st);
+    for (int i = 0; i < q_; ++i)
+      angles[v * q_ + i] = float(qubit_low(i) + level(codes + v * cs, i) * qubit_step(i));
+}
+
+bool Codec::operator==(const Codec& other) const {
+  if (type_ != other.type_ || q_ != other.q_ || ranged() != other.ranged()) return false;
+  return !ranges_ || ranges_ == other.ranges_ ||
+         (ranges_->low == other.ranges_->low && ranges_->step == other.ranges_->step);
 }
 
 }  // namespace bloch

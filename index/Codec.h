@@ -1,12 +1,22 @@
 #pragma once
 
 // Codes for head outputs (DESIGN §1.5): an angle ϑ ∈ [0, π/2] is kept as a float (exact) or
-// quantised uniformly to B bits, level k ↔ k·step with step = (π/2)/(2^B − 1). The worst
-// angle error is half a step: 3.08e−3 rad at 8 bits, 5.24e−2 rad at 4 bits.
+// quantised uniformly to B bits with K = 2^B levels per qubit,
+//
+//   level k of qubit i ↔ lo_i + k·step_i,   step_i = (hi_i − lo_i)/(K − 1),
+//
+// over [lo_i, hi_i] = [0, π/2] unless the codec is ranged (per-qubit ranges fitted to the
+// angles a head gives, FidelityHead::fit_angle_ranges). Full range, the worst angle error is
+// half a step: 3.08e−3 rad at 8 bits, 5.24e−2 rad at 4 bits. A normalised readout keeps every
+// angle within a few ρ/√q of π/4 (NormalizedReadout.h), so full-range 4-bit levels leave most
+// qubits two or three levels to use; fitted ranges give them all sixteen.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace bloch {
 
@@ -23,8 +33,16 @@ CodeType parse_code_type(const std::string& name);
 
 class Codec {
  public:
+  /// Narrowest range a ranged qubit gets: a qubit whose sample angles were all equal still
+  /// needs a positive step.
+  static constexpr double kMinRange = 1e-6;
+
   Codec() = default;
+  /// Levels span [0, π/2] on every qubit.
   Codec(CodeType type, int q);
+  /// Levels of qubit i span [lo[i], hi[i]] (clipped to [0, π/2], widened to kMinRange).
+  /// Quantised types only: float codes are exact and take no range.
+  Codec(CodeType type, int q, std::span<const float> lo, std::span<const float> hi);
 
   CodeType type() const { return type_; }
   int qubits() const { return q_; }
@@ -33,22 +51,44 @@ class Codec {
   int bits() const;
   /// 2^B quantisation levels (0 for float codes).
   int levels() const;
-  /// Angle of level k: k·(π/2)/(2^B − 1).
+  /// Step of the full range [0, π/2]: (π/2)/(2^B − 1) (0 for float codes).
   double step() const;
-  /// Worst-case |decode(encode(ϑ)) − ϑ| for ϑ ∈ [0, π/2]: step/2 (0 for float codes).
-  double max_angle_error() const { return type_ == CodeType::kFloat ? 0.0 : step() / 2; }
+  /// Whether qubits have their own ranges (else every qubit spans [0, π/2]).
+  bool ranged() const { return ranges_ != nullptr; }
+  /// Angle of level 0 of qubit i, and the angle between its consecutive levels.
+  double qubit_low(int i) const { return ranges_ ? ranges_->low[i] : 0.0; }
+  double qubit_step(int i) const { return ranges_ ? ranges_->step[i] : step(); }
+  /// Worst-case |decode(encode(ϑ)) − ϑ| for ϑ inside the qubits' ranges: the largest half
+  /// step (0 for float codes). Angles outside a range are clamped to it first.
+  double max_angle_error() const;
 
-  /// angles: n×q in [0, π/2] (values outside are clamped); codes: n×code_size().
+  /// angles: n×q (values outside a qubit's range are clamped to it); codes: n×code_size().
   void encode(size_t n, const float* angles, uint8_t* codes) const;
   void decode(size_t n, const uint8_t* codes, float* angles) const;
   /// Level of qubit i in one code (quantised codecs only).
   int level(const uint8_t* code, int i) const {
     return type_ == CodeType::k8bit ? code[i] : (code[i >> 1] >> ((i & 1) * 4)) & 0xF;
   }
+  /// Ranged codecs: the q×K table D[i·K + δ] = log max(cos²(δ·step_i), ε) of level
+  /// differences δ, which scores two codes against each other (log_fidelity_code_pair).
+  /// Empty for unranged codecs, whose qubits share one table.
+  std::span<const float> difference_table() const {
+    return ranges_ ? std::span<const float>(ranges_->differences) : std::span<const float>();
+  }
+
+  /// Same type, qubits and ranges: codes of one mean the same angles under the other.
+  bool operator==(const Codec& other) const;
 
  private:
+  struct Ranges {
+    std::vector<double> low, step;
+    std::vector<float> differences;
+  };
+
   CodeType type_ = CodeType::k8bit;
   int q_ = 0;
+  // Shared: codecs are copied into every query and scanner; the ranges never change.
+  std::shared_ptr<const Ranges> ranges_;
 };
 
 }  // namespace bloch

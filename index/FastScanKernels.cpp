@@ -16,16 +16,18 @@
 
 namespace bloch {
 
-void build_fast_scan_table(const float* query_angles, int q, float floor, FastScanTable* table) {
-  FAISS_THROW_IF_NOT_FMT(q >= 1, "build_fast_scan_table: q=%d must be positive", q);
+void build_fast_scan_table(const Codec& codec, const float* query_angles, float floor,
+                           FastScanTable* table) {
+  FAISS_THROW_IF_NOT_FMT(codec.type() == CodeType::k4bit && codec.qubits() >= 1,
+                         "build_fast_scan_table: needs a 4-bit codec with qubits, not %s q=%d",
+                         code_type_name(codec.type()), codec.qubits());
   FAISS_THROW_IF_NOT_FMT(floor <= 0, "build_fast_scan_table: floor=%g must be ≤ 0", floor);
   FAISS_THROW_IF_NOT_MSG(query_angles != nullptr && table != nullptr,
                          "build_fast_scan_table: null query or table");
   constexpr int kLevels = 16;
-  // The exact 4-bit table T[i][k] = log max(cos²(ϑ_i − k·step), ε), the one the exact-table
-  // scan uses, then clamped at `floor`.
-  const Codec codec(CodeType::k4bit, q);
-  FAISS_THROW_IF_NOT_MSG(codec.levels() == kLevels, "build_fast_scan_table: 4-bit codec levels");
+  const int q = codec.qubits();
+  // The exact 4-bit table T[i][k] = log max(cos²(ϑ_i − lo_i − k·step_i), ε), the one the
+  // exact-table scan uses, then clamped at `floor`.
   std::vector<float> exact(size_t(q) * kLevels);
   compute_fidelity_table(codec, query_angles, exact.data());
   const double clamp = std::max(double(floor), std::log(kFidelityFloor));

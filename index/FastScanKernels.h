@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "index/Codec.h"
+
 namespace bloch {
 
 /// Codes per fast-scan block.
@@ -54,9 +56,11 @@ struct FastScanTable {
   double approx_log_fidelity(uint32_t sum) const { return bias + sum / scale; }
 };
 
-/// Builds the quantised table of one query (q angles in [0, π/2]) against 4-bit levels
-/// k·(π/2)/15. `floor` ≤ 0 is the clamp described above (use kFastScanDefaultFloor).
-void build_fast_scan_table(const float* query_angles, int q, float floor, FastScanTable* table);
+/// Builds the quantised table of one query (q angles in [0, π/2]) against the levels of a 4-bit
+/// codec (full-range or ranged, Codec.h). `floor` ≤ 0 is the clamp described above (use
+/// kFastScanDefaultFloor).
+void build_fast_scan_table(const Codec& codec, const float* query_angles, float floor,
+                           FastScanTable* table);
 
 /// Bytes of one block for codes of `code_size` bytes (= ⌈q/2⌉).
 inline size_t fast_scan_block_bytes(size_t code_size) {

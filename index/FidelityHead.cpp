@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
+#include <numbers>
 #include <vector>
 
 #include "index/BinaryIO.h"
@@ -14,8 +17,9 @@ namespace bloch {
 namespace {
 constexpr std::array<char, 8> kHeadFileMagic = {'B', 'L', 'O', 'C', 'H', 'F', 'H', '1'};
 // Version 2 adds the readout byte; version 1 records (written before readouts existed) read as
-// the raw readout they were trained with.
-constexpr uint32_t kFidelityHeadFormatVersion = 2;
+// the raw readout they were trained with. Version 3 adds the angle ranges (a count, 0 or q, then
+// the lows, then the highs, as vectors of 0 or q floats); older records have none.
+constexpr uint32_t kFidelityHeadFormatVersion = 3;
 constexpr uint32_t kFirstFidelityHeadFormatVersion = 1;
 }  // namespace
 
@@ -62,9 +66,62 @@ void FidelityHead::forward(size_t n, const float* x, float* angles) const {
   if (readout_ == Readout::kNormalized) normalize_readout(n, qubits(), angles);
 }
 
+void FidelityHead::fit_angle_ranges(size_t n, const float* x) {
+  FAISS_THROW_IF_NOT_FMT(n > 0 && x != nullptr, "fit_angle_ranges: needs at least one row (n=%zu)",
+                         n);
+  const int q = qubits();
+  constexpr size_t kBatch = 4096;  // bounds the angle buffer
+  std::vector<float> low(q, std::numeric_limits<float>::infinity());
+  std::vector<float> high(q, -std::numeric_limits<float>::infinity());
+  std::vector<float> angles(std::min(n, kBatch) * size_t(q));
+  for (size_t first = 0; first < n; first += kBatch) {
+    const size_t nb = std::min(kBatch, n - first);
+    forward(nb, x + first * size_t(dim()), angles.data());
+    for (size_t v = 0; v < nb; ++v)
+      for (int i = 0; i < q; ++i) {
+        const float a = angles[v * q + i];
+        FAISS_THROW_IF_NOT_FMT(std::isfinite(a),
+                               "fit_angle_ranges: row %zu gives a non-finite angle on qubit %d "
+                               "(non-finite input?)",
+                               first + v, i);
+        low[i] = std::min(low[i], a);
+        high[i] = std::max(high[i], a);
+      }
+  }
+  // Angles are in [0, π/2] up to float rounding of the readout.
+  constexpr float kHalfPi = float(std::numbers::pi / 2);
+  for (int i = 0; i < q; ++i) {
+    low[i] = std::clamp(low[i], 0.0f, kHalfPi);
+    high[i] = std::clamp(high[i], low[i], kHalfPi);
+  }
+  set_angle_ranges(std::move(low), std::move(high));
+}
+
+void FidelityHead::set_angle_ranges(std::vector<float> low, std::vector<float> high) {
+  FAISS_THROW_IF_NOT_FMT(
+      low.size() == high.size() && (low.empty() || low.size() == size_t(qubits())),
+      "set_angle_ranges: %zu lows and %zu highs for q=%d qubits (need q of "
+      "each, or none)",
+      low.size(), high.size(), qubits());
+  for (size_t i = 0; i < low.size(); ++i)
+    FAISS_THROW_IF_NOT_FMT(
+        0 <= low[i] && low[i] <= high[i] && high[i] <= float(std::numbers::pi / 2),
+        "set_angle_ranges: qubit %zu range [%g, %g] is not inside [0, π/2]", i, double(low[i]),
+        double(high[i]));
+  angle_low_ = std::move(low);
+  angle_high_ = std::move(high);
+}
+
+Codec FidelityHead::codec(CodeType type) const {
+  if (type == CodeType::k4bit && has_angle_ranges())
+    return Codec(type, qubits(), angle_low_, angle_high_);
+  return Codec(type, qubits());
+}
+
 bool FidelityHead::operator==(const FidelityHead& other) const {
-  return mixer_ == other.mixer_ && readout_ == other.readout_ &&
-         circuit_.dim() == other.circuit_.dim() && circuit_.qubits() == other.circuit_.qubits() &&
+  return mixer_ == other.mixer_ && readout_ == other.readout_ && angle_low_ == other.angle_low_ &&
+         angle_high_ == other.angle_high_ && circuit_.dim() == other.circuit_.dim() &&
+         circuit_.qubits() == other.circuit_.qubits() &&
          circuit_.parameters() == other.circuit_.parameters();
 }
 
@@ -74,6 +131,8 @@ void FidelityHead::serialize(BinaryWriter& out) const {
   if (mixer_) mixer_->serialize(out);
   circuit_.serialize(out);
   out.put<uint8_t>(uint8_t(readout_));
+  out.put_vector(angle_low_);
+  out.put_vector(angle_high_);
 }
 
 FidelityHead FidelityHead::deserialize(BinaryReader& in) {
@@ -95,8 +154,18 @@ FidelityHead FidelityHead::deserialize(BinaryReader& in) {
                            in.what().c_str(), unsigned(tag));
     readout = Readout(tag);
   }
-  if (!mixer) return FidelityHead(std::move(circuit), readout);
-  return FidelityHead(std::move(*mixer), std::move(circuit), readout);
+  FidelityHead head = mixer ? FidelityHead(std::move(*mixer), std::move(circuit), readout)
+                            : FidelityHead(std::move(circuit), readout);
+  if (version >= 3) {
+    auto low = in.get_vector<float>("fidelity_head.range_low", uint64_t(head.qubits()));
+    auto high = in.get_vector<float>("fidelity_head.range_high", uint64_t(head.qubits()));
+    try {
+      head.set_angle_ranges(std::move(low), std::move(high));
+    } catch (const faiss::FaissException& e) {
+      FAISS_THROW_FMT("%s: %s", in.what().c_str(), e.what());
+    }
+  }
+  return head;
 }
 
 std::string FidelityHead::to_bytes() const {

@@ -67,6 +67,8 @@ void FidelityHeadModel::set_parameters(std::span<const double> params) {
   if (FeatureMixer* mixer = head_.mixer())
     mixer->set_parameters(std::vector<double>(params.begin(), params.begin() + m));
   head_.circuit().set_parameters(std::vector<float>(params.begin() + m, params.end()));
+  // The angles move with the parameters: ranges fitted before would clip them.
+  head_.clear_angle_ranges();
 }
 
 void FidelityHeadModel::forward(size_t n, const float* x, double* angles,
@@ -166,7 +168,9 @@ HeadTrainingResult train_head_unsupervised(FidelityHead& head, HeadTrainerOption
   TrainingData data;
   data.dim = head.dim();
   data.rows = std::span<const float>(x, n * size_t(head.dim()));
-  return HeadTrainer(options).train(model, data);
+  HeadTrainingResult result = HeadTrainer(options).train(model, data);
+  head.fit_angle_ranges(n, x);
+  return result;
 }
 
 }  // namespace bloch

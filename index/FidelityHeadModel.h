@@ -66,7 +66,8 @@ class FidelityHeadModel final : public TrainableModel {
 
 /// The unsupervised training every index kind's train() runs (DESIGN §1.6): fits a mixer's
 /// standardisation on the n rows of x (n × head.dim()), then trains `head` in place by
-/// neighbourhood distillation with `options` (its mode is forced to unsupervised). Callers that
+/// neighbourhood distillation with `options` (its mode is forced to unsupervised), and fits its
+/// angle ranges on the same rows (FidelityHead::fit_angle_ranges). Callers that
 /// must not be left with a half-trained head on an exception pass a copy and swap it in after.
 HeadTrainingResult train_head_unsupervised(FidelityHead& head, HeadTrainerOptions options, size_t n,
                                            const float* x);

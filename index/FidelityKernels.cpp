@@ -164,24 +164,22 @@ void compute_fidelity_table(const Codec& codec, const float* query_angles, float
                          "compute_fidelity_table: null query or table");
   const int q = codec.qubits();
   const int levels = codec.levels();
-  const double step = codec.step();
-  // cos(ϑ − k·step) = cos ϑ·cos(k·step) + sin ϑ·sin(k·step): 2 cos/sin per level instead of
-  // one per entry. In double the sum's absolute error is ~1e−16, so entries stay exact to
-  // float precision down to cos² = ε = 1e−12 (|cos| = 1e−6).
-  std::array<double, 256> cos_level, sin_level;
-  for (int k = 0; k < levels; ++k) {
-    cos_level[k] = std::cos(k * step);
-    sin_level[k] = std::sin(k * step);
-  }
   for (int i = 0; i < q; ++i) {
-    const double c = std::cos(double(query_angles[i]));
-    const double s = std::sin(double(query_angles[i]));
+    // cos(ϑ − lo − k·step) by rotating (cos, sin) of ϑ − lo by −step per level: no trig per
+    // entry. In double the rotation's error grows by ~1e−16 a level, so after 255 levels entries
+    // are still exact to float precision down to cos² = ε = 1e−12 (|cos| = 1e−6).
+    const double a = double(query_angles[i]) - codec.qubit_low(i);
+    const double step = codec.qubit_step(i);
+    const double cos_step = std::cos(step), sin_step = std::sin(step);
+    double c = std::cos(a), s = std::sin(a);
     float* row = table + size_t(i) * levels;
     for (int k = 0; k < levels; ++k) {
       // The entry is stored as a float, so the log is taken in float (logf: within 1 ulp, and
       // ~3× cheaper than a double log); cos² ≥ ε = 1e−12 is well inside float's range.
-      const double f = c * cos_level[k] + s * sin_level[k];
-      row[k] = std::log(std::max(float(f * f), float(kFidelityFloor)));
+      row[k] = std::log(std::max(float(c * c), float(kFidelityFloor)));
+      const double next_c = c * cos_step + s * sin_step;
+      s = s * cos_step - c * sin_step;
+      c = next_c;
     }
   }
 }
@@ -244,9 +242,15 @@ float log_fidelity_code_pair(const Codec& codec, const uint8_t* a, const uint8_t
     kernels().scan_float(query, q, b, 1, &out);
     return out;
   }
-  // Σ_i D[|k_i − k'_i|]: one table for every qubit, so no per-query table is needed.
+  // Σ_i D[|k_i − k'_i|]: a table of level differences, so no per-query table is needed; one
+  // for every qubit unless the codec is ranged (each qubit's own step).
   double sum = 0;
-  if (codec.type() == CodeType::k8bit) {
+  if (codec.ranged()) {
+    const std::span<const float> d = codec.difference_table();
+    const size_t levels = size_t(codec.levels());
+    for (int i = 0; i < q; ++i)
+      sum += d[size_t(i) * levels + size_t(std::abs(codec.level(a, i) - codec.level(b, i)))];
+  } else if (codec.type() == CodeType::k8bit) {
     const auto& d = difference_table<256>();
     for (int i = 0; i < q; ++i) sum += d[std::abs(int(a[i]) - int(b[i]))];
   } else {

@@ -8,7 +8,8 @@
 // qubits). Two forms:
 //   - exact: the code holds float angles ϑ' (CodeType::kFloat);
 //   - look-up: the code holds B-bit levels k_i; a per-query table
-//       T[i·K + k] = log max(cos²(ϑ_i − k·step), ε),  K = 2^B,
+//       T[i·K + k] = log max(cos²(ϑ_i − lo_i − k·step_i), ε),  K = 2^B
+//     (lo_i = 0 and step_i = (π/2)/(K − 1) unless the codec is ranged, Codec.h),
 //     turns the score into Σ_i T[i·K + k_i] (asymmetric: exact query, quantised codes).
 //
 // Every kernel has a scalar reference; AVX2 and AVX-512 versions are chosen at run time
@@ -57,7 +58,7 @@ Fn for_active_simd_level(Fn scalar, Fn avx2, Fn avx512) {
 }
 
 /// Per-query look-up table for a quantised codec: table has q·levels() floats,
-/// table[i·K + k] = log max(cos²(query[i] − k·step), ε).
+/// table[i·K + k] = log max(cos²(query[i] − lo_i − k·step_i), ε) (the codec's level angles).
 void compute_fidelity_table(const Codec& codec, const float* query_angles, float* table);
 
 /// Scores n codes of `codec` against one query. `query_angles` (q floats) is used by the

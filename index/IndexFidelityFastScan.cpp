@@ -31,7 +31,7 @@ void check_refine_type(CodeType type) {
 IndexFidelityFastScan::IndexFidelityFastScan(FidelityHead head, CodeType refine_type)
     : faiss::Index(head.dim(), faiss::METRIC_INNER_PRODUCT),
       refine_(std::move(head), refine_type),
-      scan_codec_(CodeType::k4bit, refine_.codec().qubits()) {
+      scan_codec_(refine_.head().codec(CodeType::k4bit)) {
   check_refine_type(refine_type);
   is_trained = true;
 }
@@ -39,18 +39,20 @@ IndexFidelityFastScan::IndexFidelityFastScan(FidelityHead head, CodeType refine_
 IndexFidelityFastScan::IndexFidelityFastScan(const HeadSpec& spec, CodeType refine_type)
     : faiss::Index(spec.d, faiss::METRIC_INNER_PRODUCT),
       refine_(spec, refine_type),
-      scan_codec_(CodeType::k4bit, spec.q) {
+      scan_codec_(refine_.head().codec(CodeType::k4bit)) {
   check_refine_type(refine_type);
   is_trained = false;
 }
 
 void IndexFidelityFastScan::set_head(FidelityHead head) {
   refine_.set_head(std::move(head));
+  scan_codec_ = refine_.head().codec(CodeType::k4bit);
   is_trained = true;
 }
 
 void IndexFidelityFastScan::train(idx_t n, const float* x) {
   refine_.train(n, x);
+  scan_codec_ = refine_.head().codec(CodeType::k4bit);
   is_trained = true;
 }
 
@@ -168,7 +170,7 @@ void IndexFidelityFastScan::search_one(const float* angles, idx_t k, idx_t kc,
                                        const faiss::IDSelector* sel, bool parallel_scan,
                                        float* distances, idx_t* labels) const {
   FastScanTable table;
-  build_fast_scan_table(angles, scan_codec_.qubits(), table_floor, &table);
+  build_fast_scan_table(scan_codec_, angles, table_floor, &table);
   const size_t nblocks = (size_t(ntotal) + kFastScanBlock - 1) / kFastScanBlock;
   std::vector<float> cand_scores(static_cast<size_t>(kc));
   std::vector<idx_t> cand_ids(static_cast<size_t>(kc));

@@ -14,7 +14,8 @@
 // carry the same scores as an IndexFidelityFlat over those codes would give them (within the
 // kernels' kKernelTolerance); only which documents are found depends on k_factor.
 //
-// The 4-bit codes are derived from the re-ranking codes (decode, then 4-bit encode), so an
+// The 4-bit codes (the head's codec(k4bit): its levels spread over the head's fitted angle
+// ranges) are derived from the re-ranking codes (decode, then 4-bit encode), so an
 // index rebuilt from stored re-ranking codes (add_codes) is identical to one built by add().
 // Memory per document: ⌈q/2⌉ + code bytes of the re-ranking codec.
 
@@ -52,6 +53,8 @@ class IndexFidelityFastScan : public faiss::Index {
   const FidelityHead& head() const { return refine_.head(); }
   /// The codec of the re-ranking codes (what sa_encode() writes and add_codes() takes).
   const Codec& refine_codec() const { return refine_.codec(); }
+  /// The codec of the 4-bit scan codes: head().codec(k4bit), ranged once the head has ranges.
+  const Codec& scan_codec() const { return scan_codec_; }
   /// The exact index over the re-ranking codes: same head, same labels.
   const IndexFidelityFlat& refine_index() const { return refine_; }
   /// Replaces the head; only while empty.

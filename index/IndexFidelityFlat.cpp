@@ -45,7 +45,7 @@ void scan_into_heap(const FidelityQuery& query, const uint8_t* codes, size_t cod
 IndexFidelityFlat::IndexFidelityFlat(FidelityHead head, CodeType code_type)
     : faiss::IndexFlatCodes(0, head.dim(), faiss::METRIC_INNER_PRODUCT),
       head_(std::move(head)),
-      codec_(code_type, head_.qubits()) {
+      codec_(head_.codec(code_type)) {
   code_size = codec_.code_size();
   is_trained = true;
 }
@@ -70,6 +70,7 @@ void IndexFidelityFlat::set_head(FidelityHead head) {
                          "set_head: head is d=%d q=%d but the index is d=%lld q=%d", head.dim(),
                          head.qubits(), static_cast<long long>(d), codec_.qubits());
   head_ = std::move(head);
+  codec_ = head_.codec(codec_.type());
   is_trained = true;
 }
 
@@ -81,6 +82,7 @@ void IndexFidelityFlat::train(idx_t n, const float* x) {
   FidelityHead trained = head_;
   last_training = train_head_unsupervised(trained, training, size_t(n), x);
   head_ = std::move(trained);
+  codec_ = head_.codec(codec_.type());
   is_trained = true;
 }
 

@@ -71,7 +71,7 @@ ScanCounts scan_probes(const faiss::InvertedLists& lists, FidelityIVFScanner& sc
 }  // namespace
 
 IndexFidelityIVF::IndexFidelityIVF(FidelityHead head, CodeType code_type, size_t nlist)
-    : head_(std::move(head)), codec_(code_type, head_.qubits()) {
+    : head_(std::move(head)), codec_(head_.codec(code_type)) {
   FAISS_THROW_IF_NOT_FMT(nlist >= 1 && nlist <= kMaxLists,
                          "IndexFidelityIVF: nlist=%zu must be in [1, %zu]", nlist, kMaxLists);
   FAISS_THROW_IF_NOT_MSG(head_.qubits() > 0, "IndexFidelityIVF needs a non-empty head (q > 0)");
@@ -126,6 +126,7 @@ void IndexFidelityIVF::train(idx_t n, const float* x) {
   kmeans.train(n, bloch.data(), *quantizer);
   quantizer->is_trained = true;
   head_ = std::move(trained);
+  codec_ = head_.codec(codec_.type());
   last_training = result;
   is_trained = true;
 }

@@ -884,6 +884,9 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
       data.queries = queries;
       data.positives = positive_rows;
       HeadTrainer(options).train(model, data);
+      // The documents trained with also give the 4-bit codes their ranges, as they gave the
+      // mixer its standardisation.
+      head.fit_angle_ranges(positives.size(), positive_rows.data());
       install_head(index, std::move(head), positives.size(), positive_rows.data());
     } else {
       const size_t wanted = request.unsupervised().sample_size() != 0

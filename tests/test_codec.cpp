@@ -1,5 +1,6 @@
 // Codes of head output angles (DESIGN §1.5): sizes, uniform levels k·(π/2)/(2^B − 1), the
-// half-step error bound, clamping of out-of-range angles and the byte layout of each code type.
+// half-step error bound, clamping of out-of-range angles and the byte layout of each code type;
+// ranged codecs (levels lo_i + k·step_i over a range per qubit).
 
 #include <faiss/impl/FaissException.h>
 #include <gtest/gtest.h>
@@ -231,6 +232,113 @@ TEST(Codec, ParseCodeType) {
       EXPECT_NE(std::string(e.what()).find("unknown code type"), std::string::npos) << e.what();
     }
   }
+}
+
+// A range per qubit, narrow and offset as a normalised readout's angles are, each different.
+void narrow_ranges(int q, std::vector<float>* lo, std::vector<float>* hi) {
+  lo->resize(q);
+  hi->resize(q);
+  for (int i = 0; i < q; ++i) {
+    (*lo)[i] = float(std::numbers::pi / 4 - 0.03 - 0.01 * i);
+    (*hi)[i] = float(std::numbers::pi / 4 + 0.02 + 0.005 * i);
+  }
+}
+
+TEST(Codec, RangedLevelsSpanEachQubitsRange) {
+  const int q = 5;
+  std::vector<float> lo, hi;
+  narrow_ranges(q, &lo, &hi);
+  for (const CodeType type : kQuantised) {
+    SCOPED_TRACE(code_type_name(type));
+    const Codec codec(type, q, lo, hi);
+    ASSERT_TRUE(codec.ranged());
+    const int top = codec.levels() - 1;
+    double widest = 0;
+    for (int i = 0; i < q; ++i) {
+      EXPECT_FLOAT_EQ(float(codec.qubit_low(i)), lo[i]);
+      EXPECT_NEAR(codec.qubit_low(i) + top * codec.qubit_step(i), hi[i], 1e-6);
+      widest = std::max(widest, double(hi[i]) - lo[i]);
+    }
+    EXPECT_NEAR(codec.max_angle_error(), widest / top / 2, 1e-9);
+    // Level 0 and the top level decode to the ends of every range.
+    std::vector<float> ends(2 * q);
+    for (int i = 0; i < q; ++i) {
+      ends[i] = lo[i];
+      ends[q + i] = hi[i];
+    }
+    std::vector<uint8_t> codes(2 * codec.code_size());
+    codec.encode(2, ends.data(), codes.data());
+    for (int i = 0; i < q; ++i) {
+      EXPECT_EQ(codec.level(codes.data(), i), 0) << "qubit " << i;
+      EXPECT_EQ(codec.level(codes.data() + codec.code_size(), i), top) << "qubit " << i;
+    }
+  }
+}
+
+TEST(Codec, RangedRoundTripWithinHalfItsStepAndClampsOutside) {
+  const int q = 7;
+  std::vector<float> lo, hi;
+  narrow_ranges(q, &lo, &hi);
+  for (const CodeType type : kQuantised) {
+    SCOPED_TRACE(code_type_name(type));
+    const Codec codec(type, q, lo, hi);
+    // 1,000 vectors sweeping each qubit's range, then one below and one above every range.
+    const size_t n = 1002;
+    std::vector<float> angles(n * q);
+    for (size_t v = 0; v < n; ++v)
+      for (int i = 0; i < q; ++i) {
+        const double t = v < 1000 ? double(v) / 999 : v == 1000 ? -0.5 : 1.5;
+        angles[v * q + i] = float(lo[i] + t * (hi[i] - lo[i]));
+      }
+    std::vector<uint8_t> codes(n * codec.code_size());
+    std::vector<float> back(n * q);
+    codec.encode(n, angles.data(), codes.data());
+    codec.decode(n, codes.data(), back.data());
+    for (size_t v = 0; v < 1000; ++v)
+      for (int i = 0; i < q; ++i)
+        ASSERT_LE(std::abs(double(back[v * q + i]) - angles[v * q + i]),
+                  codec.qubit_step(i) / 2 + 1e-6)
+            << "vector " << v << " qubit " << i;
+    for (int i = 0; i < q; ++i) {
+      EXPECT_NEAR(back[1000 * q + i], lo[i], 1e-6) << "below the range: its low end";
+      EXPECT_NEAR(back[1001 * q + i], hi[i], 1e-6) << "above the range: its high end";
+    }
+  }
+}
+
+TEST(Codec, RangesAreClippedAndWidenedToAPositiveStep) {
+  const std::vector<float> lo = {-0.5f, 0.7f, 1.5f}, hi = {0.2f, 0.7f, 2.0f};
+  const Codec codec(CodeType::k4bit, 3, lo, hi);
+  EXPECT_DOUBLE_EQ(codec.qubit_low(0), 0.0);
+  EXPECT_NEAR(codec.qubit_low(0) + 15 * codec.qubit_step(0), 0.2, 1e-6);
+  EXPECT_NEAR(15 * codec.qubit_step(1), Codec::kMinRange, 1e-12) << "an empty range";
+  EXPECT_NEAR(codec.qubit_low(1) + 7.5 * codec.qubit_step(1), 0.7, 1e-6) << "centred";
+  EXPECT_NEAR(codec.qubit_low(2) + 15 * codec.qubit_step(2), kHalfPi, 1e-6);
+}
+
+TEST(Codec, EqualityComparesTypeQubitsAndRanges) {
+  std::vector<float> lo, hi;
+  narrow_ranges(4, &lo, &hi);
+  const Codec ranged(CodeType::k4bit, 4, lo, hi);
+  EXPECT_EQ(ranged, Codec(CodeType::k4bit, 4, lo, hi));
+  EXPECT_EQ(ranged, ranged);
+  EXPECT_FALSE(ranged == Codec(CodeType::k4bit, 4));
+  EXPECT_FALSE(ranged == Codec(CodeType::k8bit, 4, lo, hi));
+  hi[2] += 0.01f;
+  EXPECT_FALSE(ranged == Codec(CodeType::k4bit, 4, lo, hi));
+  EXPECT_EQ(Codec(CodeType::k8bit, 4), Codec(CodeType::k8bit, 4));
+  EXPECT_TRUE(Codec(CodeType::k8bit, 4).difference_table().empty());
+  EXPECT_EQ(ranged.difference_table().size(), size_t(4 * 16));
+}
+
+TEST(Codec, BadRangesAreRefused) {
+  const std::vector<float> lo = {0.1f, 0.2f}, hi = {0.3f, 0.4f};
+  EXPECT_THROW(Codec(CodeType::kFloat, 2, lo, hi), faiss::FaissException);
+  EXPECT_THROW(Codec(CodeType::k4bit, 3, lo, hi), faiss::FaissException);
+  EXPECT_THROW(Codec(CodeType::k4bit, 2, lo, std::vector<float>{0.3f}), faiss::FaissException);
+  EXPECT_THROW(Codec(CodeType::k4bit, 2, hi, lo), faiss::FaissException) << "low above high";
+  const std::vector<float> nan = {std::numeric_limits<float>::quiet_NaN(), 0.4f};
+  EXPECT_THROW(Codec(CodeType::k8bit, 2, nan, hi), faiss::FaissException);
 }
 
 TEST(Codec, InvalidConstructionThrows) {

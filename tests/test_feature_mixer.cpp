@@ -163,6 +163,71 @@ TEST(FidelityHead, SaveLoadRoundTripAndCorruption) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(FidelityHead, FittedAngleRangesAreTheSampleExtremesAndShapeOnlyFourBitCodes) {
+  const int d = 24, q = 6;
+  FidelityHead head = FidelityHead::make({d, q, 2, 5});
+  const auto x = random_rows(300, d, 8);
+  head.mixer()->fit_standardization(300, x.data());
+  EXPECT_FALSE(head.has_angle_ranges());
+  EXPECT_FALSE(head.codec(CodeType::k4bit).ranged());
+  head.fit_angle_ranges(300, x.data());
+  ASSERT_TRUE(head.has_angle_ranges());
+  std::vector<float> angles(300 * q);
+  head.forward(300, x.data(), angles.data());
+  for (int i = 0; i < q; ++i) {
+    float lo = angles[i], hi = angles[i];
+    for (size_t v = 0; v < 300; ++v) {
+      lo = std::min(lo, angles[v * q + i]);
+      hi = std::max(hi, angles[v * q + i]);
+    }
+    EXPECT_EQ(head.angle_low()[i], lo) << "qubit " << i;
+    EXPECT_EQ(head.angle_high()[i], hi) << "qubit " << i;
+  }
+  const Codec four = head.codec(CodeType::k4bit);
+  ASSERT_TRUE(four.ranged());
+  EXPECT_NEAR(four.qubit_low(2), head.angle_low()[2], 1e-7);
+  EXPECT_FALSE(head.codec(CodeType::k8bit).ranged());
+  EXPECT_FALSE(head.codec(CodeType::kFloat).ranged());
+
+  // The ranges travel with the head's bytes.
+  const FidelityHead loaded = FidelityHead::from_bytes(head.to_bytes(), "test head");
+  EXPECT_TRUE(loaded == head);
+  EXPECT_EQ(loaded.angle_high(), head.angle_high());
+
+  // New parameters move the angles, so the ranges go with them.
+  FidelityHeadModel model(head);
+  model.set_parameters(model.parameters());
+  EXPECT_FALSE(head.has_angle_ranges());
+  EXPECT_FALSE(head == loaded);
+}
+
+TEST(FidelityHead, BadAngleRangesAreRefused) {
+  FidelityHead head = FidelityHead::make({16, 4, 0, 1});
+  EXPECT_THROW(head.set_angle_ranges({0.1f, 0.2f}, {0.3f, 0.4f}), faiss::FaissException);
+  EXPECT_THROW(head.set_angle_ranges({0.1f, 0.2f, 0.3f, 0.9f}, {0.3f, 0.4f, 0.5f, 0.8f}),
+               faiss::FaissException);
+  EXPECT_THROW(head.set_angle_ranges({-0.1f, 0.2f, 0.3f, 0.4f}, {0.3f, 0.4f, 0.5f, 0.8f}),
+               faiss::FaissException);
+  EXPECT_THROW(head.fit_angle_ranges(0, nullptr), faiss::FaissException);
+  EXPECT_FALSE(head.has_angle_ranges());
+}
+
+TEST(FidelityHead, RecordsOfFormatVersionTwoReadWithoutRanges) {
+  FidelityHead head = FidelityHead::make({24, 4, 2, 9, Readout::kNormalized});
+  // Version 2's layout: version, mixer flag, mixer, circuit, readout; no ranges.
+  BinaryWriter out;
+  out.put<uint32_t>(2);
+  out.put<uint8_t>(1);
+  head.mixer()->serialize(out);
+  head.circuit().serialize(out);
+  out.put<uint8_t>(uint8_t(Readout::kNormalized));
+  const std::string record = out.finish_with_checksum();
+  BinaryReader in(record, "version 2 head");
+  const FidelityHead read = FidelityHead::deserialize(in);
+  EXPECT_TRUE(read == head);
+  EXPECT_FALSE(read.has_angle_ranges());
+}
+
 TEST(FidelityHead, MixedForwardIsMixerThenCircuit) {
   FidelityHead head = FidelityHead::make({20, 4, 1, 2, Readout::kRaw});
   auto x = random_rows(5, 20, 8);
@@ -197,6 +262,22 @@ TEST(FidelityHead, IndexTrainsAMixedHeadAndImprovesNeighbourRecall) {
   for (size_t i = 0; i < nq; ++i)
     for (size_t r = 0; r < k; ++r) same += set.cluster[labels[i * k + r]] == set.cluster[1000 + i];
   EXPECT_GT(double(same) / double(nq * k), 0.8);
+}
+
+TEST(FidelityHead, IndexTrainingFitsTheFourBitRanges) {
+  const int d = 32, q = 8;
+  auto set = testing::make_clustered(600, d, 6, 1.0f, 0.6f, 4);
+  IndexFidelityFlat index(HeadSpec{d, q, 1, 3}, CodeType::k4bit);
+  EXPECT_FALSE(index.codec().ranged());
+  index.training.max_epochs = 1;
+  index.train(600, set.x.data());
+  ASSERT_TRUE(index.head().has_angle_ranges());
+  EXPECT_EQ(index.codec(), index.head().codec(CodeType::k4bit));
+  // The ranges are those of the trained head on the training rows.
+  FidelityHead refit = index.head();
+  refit.fit_angle_ranges(600, set.x.data());
+  EXPECT_EQ(refit.angle_low(), index.head().angle_low());
+  EXPECT_EQ(refit.angle_high(), index.head().angle_high());
 }
 
 }  // namespace

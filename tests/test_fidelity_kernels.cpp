@@ -200,6 +200,70 @@ TEST(FidelityKernels, TableMatchesFormula) {
   }
 }
 
+// A ranged codec of `type`: qubit i's levels over a band of its own inside [0, π/2].
+Codec ranged_codec(CodeType type, int q) {
+  std::vector<float> lo(q), hi(q);
+  for (int i = 0; i < q; ++i) {
+    lo[i] = float(0.05 + 0.9 * double(i % 5) / 5);
+    hi[i] = float(lo[i] + 0.02 + 0.1 * double(i % 3));
+  }
+  return Codec(type, q, lo, hi);
+}
+
+TEST(FidelityKernels, RangedTableMatchesTheDecodedLevels) {
+  std::mt19937_64 rng(4);
+  for (CodeType type : {CodeType::k8bit, CodeType::k4bit}) {
+    const int q = 9;
+    const Codec codec = ranged_codec(type, q);
+    const std::vector<float> query = random_angles(q, rng);
+    std::vector<float> table(size_t(q) * codec.levels());
+    compute_fidelity_table(codec, query.data(), table.data());
+    for (int i = 0; i < q; ++i) {
+      for (int k = 0; k < codec.levels(); ++k) {
+        const double level = codec.qubit_low(i) + k * codec.qubit_step(i);
+        const double c = std::cos(double(query[i]) - level);
+        const double expected = std::log(std::max(c * c, 1e-12));
+        ASSERT_NEAR(table[size_t(i) * codec.levels() + k], expected,
+                    1e-6 * std::max(1.0, std::abs(expected)))
+            << code_type_name(type) << " i=" << i << " k=" << k << " angle " << query[i];
+      }
+    }
+  }
+}
+
+TEST(FidelityKernels, RangedScanAndCodePairsScoreTheDecodedAngles) {
+  SimdLevelGuard guard;
+  std::mt19937_64 rng(12);
+  for (CodeType type : {CodeType::k8bit, CodeType::k4bit}) {
+    for (int q : {7, 128, 129}) {
+      const Codec codec = ranged_codec(type, q);
+      const size_t n = 40;
+      const std::vector<float> query = random_angles(q, rng);
+      const std::vector<float> data = random_angles(n * q, rng);
+      std::vector<uint8_t> codes(n * codec.code_size());
+      codec.encode(n, data.data(), codes.data());
+      std::vector<float> decoded(n * q), table(size_t(q) * codec.levels()), out(n);
+      codec.decode(n, codes.data(), decoded.data());
+      compute_fidelity_table(codec, query.data(), table.data());
+      for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        set_simd_level(level);
+        log_fidelity_scan(codec, nullptr, table.data(), codes.data(), n, out.data());
+        for (size_t j = 0; j < n; ++j)
+          ASSERT_NEAR(out[j], log_fidelity_reference(query.data(), decoded.data() + j * q, q),
+                      kKernelTolerance * q)
+              << code_type_name(type) << " q=" << q << " code " << j;
+        const uint8_t* a = codes.data();
+        const uint8_t* b = codes.data() + codec.code_size();
+        const float ab = log_fidelity_code_pair(codec, a, b);
+        EXPECT_EQ(ab, log_fidelity_code_pair(codec, b, a));
+        EXPECT_NEAR(ab, log_fidelity_reference(decoded.data(), decoded.data() + q, q),
+                    kKernelTolerance * q)
+            << code_type_name(type) << " q=" << q;
+      }
+    }
+  }
+}
+
 // |<Q|P>|² from the explicit 2^n-dimensional product states Σ_b Π_i (b_i ? sin ϑ_i : cos ϑ_i)|b>.
 double tensor_product_fidelity(const std::vector<float>& a, const std::vector<float>& b) {
   const int n = int(a.size());

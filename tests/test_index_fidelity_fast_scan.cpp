@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numbers>
 #include <random>
 #include <set>
 #include <thread>
@@ -56,7 +57,8 @@ TEST(FastScanKernels, EveryLevelComputesTheScalarSums) {
   SimdGuard guard;
   for (const int q : {1, 2, 3, 16, 31, 128, 129, 300}) {
     FastScanTable table;
-    build_fast_scan_table(random_angles(size_t(q), 7 + q).data(), q, kFastScanDefaultFloor, &table);
+    build_fast_scan_table(Codec(CodeType::k4bit, q), random_angles(size_t(q), 7 + q).data(),
+                          kFastScanDefaultFloor, &table);
     const size_t nblocks = 5;
     const auto blocks = random_bytes(nblocks * fast_scan_block_bytes(size_t(table.groups)), q);
     std::vector<uint16_t> reference(nblocks * kFastScanBlock);
@@ -71,29 +73,41 @@ TEST(FastScanKernels, EveryLevelComputesTheScalarSums) {
   }
 }
 
+// Ranges of a narrow band around π/4 (as a normalised readout gives), one width per qubit.
+Codec ranged_four_bit_codec(int q) {
+  std::vector<float> lo(q), hi(q);
+  for (int i = 0; i < q; ++i) {
+    lo[i] = float(std::numbers::pi / 4 - 0.02 - 0.003 * i);
+    hi[i] = float(std::numbers::pi / 4 + 0.05 + 0.002 * i);
+  }
+  return Codec(CodeType::k4bit, q, lo, hi);
+}
+
 TEST(FastScanKernels, QuantisedTableTracksTheExactFourBitScore) {
   const int q = 40;
-  const Codec codec(CodeType::k4bit, q);
-  const auto query = random_angles(q, 3);
-  const size_t n = 3 * kFastScanBlock + 5;
-  std::vector<uint8_t> codes(n * codec.code_size());
-  codec.encode(n, random_angles(n * q, 4).data(), codes.data());
-  std::vector<float> exact_table(size_t(q) * 16), exact(n);
-  compute_fidelity_table(codec, query.data(), exact_table.data());
-  log_fidelity_scan(codec, nullptr, exact_table.data(), codes.data(), n, exact.data());
+  for (const Codec& codec : {Codec(CodeType::k4bit, q), ranged_four_bit_codec(q)}) {
+    const auto query = random_angles(q, 3);
+    const size_t n = 3 * kFastScanBlock + 5;
+    std::vector<uint8_t> codes(n * codec.code_size());
+    codec.encode(n, random_angles(n * q, 4).data(), codes.data());
+    std::vector<float> exact_table(size_t(q) * 16), exact(n);
+    compute_fidelity_table(codec, query.data(), exact_table.data());
+    log_fidelity_scan(codec, nullptr, exact_table.data(), codes.data(), n, exact.data());
 
-  // No clamp (the floor at log ε): every entry is within half a quantisation step.
-  FastScanTable table;
-  build_fast_scan_table(query.data(), q, float(std::log(kFidelityFloor)), &table);
-  std::vector<uint8_t> blocks;
-  fast_scan_pack(codes.data(), codec.code_size(), 0, n, &blocks);
-  const size_t nblocks = blocks.size() / fast_scan_block_bytes(codec.code_size());
-  ASSERT_EQ(nblocks, 4u);
-  std::vector<uint16_t> sums(nblocks * kFastScanBlock);
-  fast_scan_accumulate(table, blocks.data(), nblocks, sums.data());
-  const double bound = q * (0.5 / table.scale) + 1e-4 * q;
-  for (size_t j = 0; j < n; ++j)
-    EXPECT_NEAR(table.approx_log_fidelity(sums[j]), exact[j], bound) << "code " << j;
+    // No clamp (the floor at log ε): every entry is within half a quantisation step.
+    FastScanTable table;
+    build_fast_scan_table(codec, query.data(), float(std::log(kFidelityFloor)), &table);
+    std::vector<uint8_t> blocks;
+    fast_scan_pack(codes.data(), codec.code_size(), 0, n, &blocks);
+    const size_t nblocks = blocks.size() / fast_scan_block_bytes(codec.code_size());
+    ASSERT_EQ(nblocks, 4u);
+    std::vector<uint16_t> sums(nblocks * kFastScanBlock);
+    fast_scan_accumulate(table, blocks.data(), nblocks, sums.data());
+    const double bound = q * (0.5 / table.scale) + 1e-4 * q;
+    for (size_t j = 0; j < n; ++j)
+      EXPECT_NEAR(table.approx_log_fidelity(sums[j]), exact[j], bound)
+          << "code " << j << (codec.ranged() ? " (ranged)" : "");
+  }
 }
 
 TEST(FastScanKernels, ManyQubitsStayInsideSixteenBits) {
@@ -101,7 +115,8 @@ TEST(FastScanKernels, ManyQubitsStayInsideSixteenBits) {
   // qubit still sums below 65536.
   const int q = 600;
   FastScanTable table;
-  build_fast_scan_table(random_angles(q, 9).data(), q, float(std::log(kFidelityFloor)), &table);
+  build_fast_scan_table(Codec(CodeType::k4bit, q), random_angles(q, 9).data(),
+                        float(std::log(kFidelityFloor)), &table);
   uint32_t worst = 0;
   for (int i = 0; i < q; ++i) {
     const uint8_t* row = table.lut.data() + size_t(i) * 32;
@@ -130,8 +145,11 @@ TEST(FastScanKernels, PackingRoundTripsAcrossPartialBlocks) {
 TEST(FastScanKernels, BadArgumentsAreRefused) {
   FastScanTable table;
   const float angle = 0.3f;
-  EXPECT_THROW(build_fast_scan_table(&angle, 0, -5.0f, &table), faiss::FaissException);
-  EXPECT_THROW(build_fast_scan_table(&angle, 1, 1.0f, &table), faiss::FaissException);
+  EXPECT_THROW(build_fast_scan_table(Codec(), &angle, -5.0f, &table), faiss::FaissException);
+  EXPECT_THROW(build_fast_scan_table(Codec(CodeType::k8bit, 1), &angle, -5.0f, &table),
+               faiss::FaissException);
+  EXPECT_THROW(build_fast_scan_table(Codec(CodeType::k4bit, 1), &angle, 1.0f, &table),
+               faiss::FaissException);
   uint16_t sums[32];
   const uint8_t block[32] = {};
   EXPECT_THROW(fast_scan_accumulate(table, block, 1, sums), faiss::FaissException);
@@ -276,6 +294,8 @@ TEST(IndexFidelityFastScan, FactoryKindTrainsAddsAndSearches) {
   fs->training().max_epochs = 2;
   fs->train(1000, f.base.x.data());
   EXPECT_TRUE(fs->is_trained);
+  EXPECT_TRUE(fs->scan_codec().ranged()) << "training fits the 4-bit ranges";
+  EXPECT_EQ(fs->scan_codec(), fs->head().codec(CodeType::k4bit));
   fs->add(idx_t(f.nb()), f.base.x.data());
   IndexFidelityFlat exact(fs->head(), CodeType::k8bit);
   exact.add(idx_t(f.nb()), f.base.x.data());
@@ -284,6 +304,26 @@ TEST(IndexFidelityFastScan, FactoryKindTrainsAddsAndSearches) {
   auto float_refine = index_factory(kDim, "QC16x4fs,Refine(QC16x32)");
   EXPECT_EQ(dynamic_cast<IndexFidelityFastScan&>(*float_refine).refine_codec().type(),
             CodeType::kFloat);
+}
+
+TEST(IndexFidelityFastScan, FittedRangesPreSelectBetterCandidates) {
+  // A normalised readout keeps angles near π/4, where full-range 4-bit levels are coarse.
+  Fixture f;
+  FidelityHead ranged(CircuitHead(kDim, kQubits, 5), Readout::kNormalized);
+  ranged.fit_angle_ranges(f.nb(), f.base.x.data());
+  FidelityHead full = ranged;
+  full.clear_angle_ranges();
+  IndexFidelityFlat exact(ranged, CodeType::k8bit);
+  exact.add(idx_t(f.nb()), f.base.x.data());
+  const Results truth = search(exact, f, nullptr);
+  double got[2];
+  for (int with_ranges : {0, 1}) {
+    IndexFidelityFastScan fs(with_ranges ? ranged : full, CodeType::k8bit);
+    fs.add(idx_t(f.nb()), f.base.x.data());
+    EXPECT_EQ(fs.scan_codec().ranged(), bool(with_ranges));
+    got[with_ranges] = recall(search_k_factor(fs, f, 2), truth, f.nq());
+  }
+  EXPECT_GT(got[1], got[0] + 0.05) << "full range " << got[0] << ", fitted " << got[1];
 }
 
 TEST(IndexFidelityFastScan, SaveLoadGivesIdenticalResultsAndDamageIsRefused) {

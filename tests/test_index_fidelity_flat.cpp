@@ -352,6 +352,47 @@ TEST_F(IndexIOTest, RoundTripGivesIdenticalResults) {
   }
 }
 
+TEST_F(IndexIOTest, FittedFourBitRangesAreKeptAndScoreCloserToFloat) {
+  Fixture f;
+  FidelityHead head(CircuitHead(kDim, kQubits, 3), Readout::kNormalized);
+  head.fit_angle_ranges(f.nb(), f.base.x.data());
+  IndexFidelityFlat reference(head, CodeType::kFloat);
+  reference.add(f.nb(), f.base.x.data());
+  const idx_t k = 10;
+  auto top_k = [&](const faiss::Index& index) {
+    std::vector<float> d(f.nq() * k);
+    std::vector<idx_t> l(f.nq() * k);
+    index.search(f.nq(), f.queries.x.data(), k, d.data(), l.data());
+    return l;
+  };
+  auto overlap = [&](const std::vector<idx_t>& a, const std::vector<idx_t>& b) {
+    size_t hits = 0;
+    for (size_t i = 0; i < f.nq(); ++i)
+      for (idx_t r = 0; r < k; ++r)
+        hits += std::count(b.begin() + i * k, b.begin() + (i + 1) * k, a[i * k + r]);
+    return double(hits) / double(f.nq() * k);
+  };
+  const auto want = top_k(reference);
+
+  IndexFidelityFlat ranged(head, CodeType::k4bit);
+  ASSERT_TRUE(ranged.codec().ranged());
+  ranged.add(f.nb(), f.base.x.data());
+  const std::string path = dir_ / "ranged.bloch";
+  write_index(ranged, path);
+  auto loaded = read_index(path);
+  auto* flat = dynamic_cast<IndexFidelityFlat*>(loaded.get());
+  ASSERT_NE(flat, nullptr);
+  EXPECT_EQ(flat->codec(), ranged.codec());
+  EXPECT_EQ(top_k(*flat), top_k(ranged));
+
+  FidelityHead unranged = head;
+  unranged.clear_angle_ranges();
+  IndexFidelityFlat full(unranged, CodeType::k4bit);
+  full.add(f.nb(), f.base.x.data());
+  EXPECT_GT(overlap(top_k(ranged), want), overlap(top_k(full), want) + 0.1)
+      << "fitted " << overlap(top_k(ranged), want) << ", full range " << overlap(top_k(full), want);
+}
+
 TEST_F(IndexIOTest, CorruptedOrTruncatedFileIsRefused) {
   Fixture f;
   IndexFidelityFlat index(CircuitHead(kDim, kQubits, 3), CodeType::k8bit);
