@@ -62,12 +62,17 @@ Codec::Codec(CodeType type, int q, std::span<const float> lo, std::span<const fl
     ranges->step[i] = (high - low) / (levels - 1);
   }
   // D[i·K + δ]: cos²(δ·step_i), floored at ε, as log_fidelity_code_pair sums it.
-  ranges->differences.resize(size_t(q) * levels);
+  const size_t entries = size_t(q) * levels;
+  ranges->level_cos.resize(entries);
+  ranges->level_sin.resize(entries);
+  ranges->differences.resize(entries);
   for (int i = 0; i < q; ++i)
     for (int k = 0; k < levels; ++k) {
+      const size_t e = size_t(i) * levels + k;
       const double c = std::cos(k * ranges->step[i]);
-      ranges->differences[size_t(i) * levels + k] =
-          float(std::log(std::max(c * c, kFidelityFloor)));
+      ranges->level_cos[e] = c;
+      ranges->level_sin[e] = std::sin(k * ranges->step[i]);
+      ranges->differences[e] = float(std::log(std::max(c * c, kFidelityFloor)));
     }
   ranges_ = std::move(ranges);
 }
@@ -94,6 +99,37 @@ int Codec::levels() const {
 
 double Codec::step() const {
   return type_ == CodeType::kFloat ? 0.0 : (std::numbers::pi / 2) / (levels() - 1);
+}
+
+namespace {
+
+// cos / sin of k·(π/2)/(K − 1), shared by every full-range codec of K levels.
+struct FullRangeLevels {
+  std::vector<double> cos, sin;
+  explicit FullRangeLevels(int levels) : cos(levels), sin(levels) {
+    const double step = (std::numbers::pi / 2) / (levels - 1);
+    for (int k = 0; k < levels; ++k) {
+      cos[k] = std::cos(k * step);
+      sin[k] = std::sin(k * step);
+    }
+  }
+};
+
+const FullRangeLevels& full_range_levels(CodeType type) {
+  static const FullRangeLevels eight(256), four(16);
+  return type == CodeType::k8bit ? eight : four;
+}
+
+}  // namespace
+
+const double* Codec::level_cos(int i) const {
+  if (ranges_) return ranges_->level_cos.data() + size_t(i) * levels();
+  return full_range_levels(type_).cos.data();
+}
+
+const double* Codec::level_sin(int i) const {
+  if (ranges_) return ranges_->level_sin.data() + size_t(i) * levels();
+  return full_range_levels(type_).sin.data();
 }
 
 double Codec::max_angle_error() const {

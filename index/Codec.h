@@ -69,6 +69,11 @@ class Codec {
   int level(const uint8_t* code, int i) const {
     return type_ == CodeType::k8bit ? code[i] : (code[i >> 1] >> ((i & 1) * 4)) & 0xF;
   }
+  /// cos(k·step_i) and sin(k·step_i) for the K levels k of qubit i (quantised codecs only):
+  /// the query tables are cos(ϑ − lo_i − k·step_i) = cos(ϑ − lo_i)·cos(k·step_i) +
+  /// sin(ϑ − lo_i)·sin(k·step_i), two trig calls per qubit instead of one per entry.
+  const double* level_cos(int i) const;
+  const double* level_sin(int i) const;
   /// Ranged codecs: the q×K table D[i·K + δ] = log max(cos²(δ·step_i), ε) of level
   /// differences δ, which scores two codes against each other (log_fidelity_code_pair).
   /// Empty for unranged codecs, whose qubits share one table.
@@ -82,6 +87,7 @@ class Codec {
  private:
   struct Ranges {
     std::vector<double> low, step;
+    std::vector<double> level_cos, level_sin;  // q×K: cos / sin of k·step_i
     std::vector<float> differences;
   };
 
