@@ -57,6 +57,14 @@ std::string default_spec(uint32_t dimension) {
   return "QC" + std::to_string(std::min<uint32_t>(128, dimension)) + ",Flat";
 }
 
+/// An evenly strided sample of at most `wanted` of the labels.
+std::vector<uint64_t> strided_sample(const std::vector<uint64_t>& labels, size_t wanted) {
+  std::vector<uint64_t> sample;
+  const size_t m = std::min(wanted, labels.size());
+  for (size_t i = 0; i < m; ++i) sample.push_back(labels[i * labels.size() / m]);
+  return sample;
+}
+
 /// Excludes dead labels from a search of any kind.
 struct LiveSelector : faiss::IDSelector {
   explicit LiveSelector(const std::vector<uint8_t>& live) : live(live) {}
@@ -884,9 +892,12 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
       data.queries = queries;
       data.positives = positive_rows;
       HeadTrainer(options).train(model, data);
-      // The documents trained with also give the 4-bit codes their ranges, as they gave the
-      // mixer its standardisation.
-      head.fit_angle_ranges(positives.size(), positive_rows.data());
+      // The 4-bit codes' ranges describe the documents they will encode: an evenly strided
+      // sample of the stored ones, not only the (maybe few) positives.
+      std::vector<float> range_rows;
+      s = read_vectors(meta_.generation, strided_sample(live, limits_.default_sample), &range_rows);
+      if (!s.ok()) return fail(s);
+      head.fit_angle_ranges(range_rows.size() / meta_.dimension, range_rows.data());
       install_head(index, std::move(head), positives.size(), positive_rows.data());
     } else {
       const size_t wanted = request.unsupervised().sample_size() != 0
@@ -897,10 +908,7 @@ Status Collection::train(const v1::TrainHeadRequest& request, const TrainProgres
                            "collection '" + meta_.name + "' stores " + std::to_string(live.size()) +
                                " documents; unsupervised training needs at least 2"));
       }
-      // An evenly strided sample of the live documents.
-      std::vector<uint64_t> sample;
-      const size_t m = std::min(wanted, live.size());
-      for (size_t i = 0; i < m; ++i) sample.push_back(live[i * live.size() / m]);
+      const std::vector<uint64_t> sample = strided_sample(live, wanted);
       std::vector<float> rows;
       s = read_vectors(meta_.generation, sample, &rows);
       if (!s.ok()) return fail(s);

@@ -611,6 +611,40 @@ TEST_F(ServiceTest, SupervisedTrainingUsesStoredPositives) {
                 "supervised.pairs[5].positive_id 'missing'");
 }
 
+TEST_F(ServiceTest, SupervisedFourBitCollectionKeepsItsFittedRangesAcrossRestarts) {
+  create("sup4", "QC16x4,Flat");
+  const auto docs = make_documents(300, kDim, 91);
+  ASSERT_TRUE(upsert("sup4", docs).ok());
+  v1::TrainHeadRequest train;
+  train.set_collection("sup4");
+  train.set_max_epochs(2);
+  const auto queries = make_documents(20, kDim, 92);
+  for (int i = 0; i < 20; ++i) {
+    auto* pair = train.mutable_supervised()->add_pairs();
+    *pair->mutable_query() = queries[size_t(i)].vector();
+    pair->set_positive_id(docs[size_t(i)].id());
+  }
+  {
+    grpc::ClientContext context;
+    auto reader = stub_->TrainHead(&context, train);
+    v1::TrainProgress progress;
+    while (reader->Read(&progress)) {
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+  }
+  // The ranges come from the stored documents, not the 20 positives alone, so the 4-bit codes
+  // still tell most documents apart: each finds itself first (or an exact tie).
+  const auto before = search(search_request("sup4", docs, 3));
+  size_t self = 0;
+  for (size_t i = 0; i < docs.size(); ++i)
+    self += before.results(int(i)).hits(0).id() == docs[i].id();
+  EXPECT_GT(self, docs.size() * 8 / 10);
+  // Stored codes are only meaningful under the ranges they were encoded with: after a
+  // restart, the head (and its ranges) come back from storage and score them alike.
+  restart();
+  EXPECT_EQ(search(search_request("sup4", docs, 3)).DebugString(), before.DebugString());
+}
+
 TEST_F(ServiceTest, UpsertStreamCommitsBatchesUntilTheFirstBadOne) {
   create("bulk");
   const auto docs = make_documents(300, kDim, 91);
