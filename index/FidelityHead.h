@@ -99,9 +99,10 @@ class FidelityHead {
   const std::vector<float>& angle_low() const { return angle_low_; }
   const std::vector<float>& angle_high() const { return angle_high_; }
   /// The codec for this head's codes of `type`. 4-bit codes use the fitted ranges when there
-  /// are any: with the normalised readout full-range 4-bit codes lose 0.084 nDCG@10 against
-  /// 8-bit at q = 256 on the Debian set, fitted ranges 0.011 (docs/QUALITY.md). 8-bit and float
-  /// codes span [0, π/2], where 8-bit already scores as float does.
+  /// are any: with the normalised readout (angles within a few ρ/√q of π/4) full-range 4-bit
+  /// codes lose 0.102 nDCG@10 against 8-bit at q = 256 on the Debian set, fitted ranges 0.009
+  /// (3 seeds, docs/QUALITY.md). 8-bit and float codes span [0, π/2]: with a mixer 8-bit codes
+  /// already score within 0.002 of float angles.
   Codec codec(CodeType type) const;
 
   bool operator==(const FidelityHead& other) const;
