@@ -49,7 +49,8 @@ size_t FidelityHead::num_parameters() const {
 std::string FidelityHead::describe() const {
   const std::string circuit = "circuit " + circuit_.shape().describe();
   const std::string readout =
-      readout_ == Readout::kNormalized ? " + normalised readout" : std::string();
+      (readout_ == Readout::kNormalized ? " + normalised readout" : std::string()) +
+      (has_angle_ranges() ? " (angle ranges fitted)" : "");
   if (!mixer_) return (paper_exact() ? "paper-exact " : "") + circuit + readout;
   return "mixer d=" + std::to_string(mixer_->input_dim()) +
          " P=" + std::to_string(mixer_->width()) +

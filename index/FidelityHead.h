@@ -80,7 +80,8 @@ class FidelityHead {
 
   /// Every trained parameter: mixer (angles + scales) + circuit.
   size_t num_parameters() const;
-  /// "paper-exact circuit d=384 d'=512 … params=4608" or "mixer 6×butterfly P=512 … + circuit …".
+  /// "paper-exact circuit d=384 d'=512 … params=4608" or "mixer d=384 P=512 butterflies=6 … +
+  /// circuit …", with " (angle ranges fitted)" once fit_angle_ranges has run.
   std::string describe() const;
 
   /// Angles for n inputs (after the readout): x is n×d, angles n×q. Parallel over n (OpenMP)

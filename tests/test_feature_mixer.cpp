@@ -183,6 +183,7 @@ TEST(FidelityHead, FittedAngleRangesAreTheSampleExtremesAndShapeOnlyFourBitCodes
     EXPECT_EQ(head.angle_low()[i], lo) << "qubit " << i;
     EXPECT_EQ(head.angle_high()[i], hi) << "qubit " << i;
   }
+  EXPECT_NE(head.describe().find("angle ranges fitted"), std::string::npos) << head.describe();
   const Codec four = head.codec(CodeType::k4bit);
   ASSERT_TRUE(four.ranged());
   EXPECT_NEAR(four.qubit_low(2), head.angle_low()[2], 1e-7);
