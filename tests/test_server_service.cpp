@@ -82,6 +82,32 @@ class ServiceTest : public ::testing::Test {
     return info;
   }
 
+  /// A supervised TrainHead request: queries[i] → docs[i] for the first `pairs` documents.
+  static v1::TrainHeadRequest supervised_request(const std::string& name,
+                                                 const std::vector<v1::Document>& docs, int pairs,
+                                                 uint64_t query_seed) {
+    v1::TrainHeadRequest train;
+    train.set_collection(name);
+    train.set_max_epochs(2);
+    const auto queries = make_documents(size_t(pairs), kDim, query_seed);
+    for (int i = 0; i < pairs; ++i) {
+      auto* pair = train.mutable_supervised()->add_pairs();
+      *pair->mutable_query() = queries[size_t(i)].vector();
+      pair->set_positive_id(docs[size_t(i)].id());
+    }
+    return train;
+  }
+  /// Runs a TrainHead stream to its end; `last` receives the final progress message.
+  grpc::Status run_training(const v1::TrainHeadRequest& train, v1::TrainProgress* last = nullptr) {
+    grpc::ClientContext context;
+    auto reader = stub_->TrainHead(&context, train);
+    v1::TrainProgress progress;
+    while (reader->Read(&progress)) {
+    }
+    if (last) *last = progress;
+    return reader->Finish();
+  }
+
   double compact_interval_s_ = 0;  // no timed compaction unless a test asks for it
   ScratchDir dir_{"service"};
   std::unique_ptr<server::Daemon> daemon_;
@@ -583,31 +609,12 @@ TEST_F(ServiceTest, SupervisedTrainingUsesStoredPositives) {
   create("sup");
   const auto docs = make_documents(200, kDim, 81);
   ASSERT_TRUE(upsert("sup", docs).ok());
-  v1::TrainHeadRequest train;
-  train.set_collection("sup");
-  train.set_max_epochs(2);
-  const auto queries = make_documents(100, kDim, 82);
-  for (int i = 0; i < 100; ++i) {
-    auto* pair = train.mutable_supervised()->add_pairs();
-    *pair->mutable_query() = queries[size_t(i)].vector();
-    pair->set_positive_id(docs[size_t(i)].id());
-  }
-  {
-    grpc::ClientContext context;
-    auto reader = stub_->TrainHead(&context, train);
-    v1::TrainProgress progress;
-    while (reader->Read(&progress)) {
-    }
-    ASSERT_TRUE(reader->Finish().ok());
-    EXPECT_EQ(progress.stage(), v1::TrainProgress::DONE);
-  }
-  train.mutable_supervised()->mutable_pairs(5)->set_positive_id("missing");
-  grpc::ClientContext context;
-  auto reader = stub_->TrainHead(&context, train);
+  v1::TrainHeadRequest train = supervised_request("sup", docs, 100, 82);
   v1::TrainProgress progress;
-  while (reader->Read(&progress)) {
-  }
-  expect_status(reader->Finish(), grpc::StatusCode::INVALID_ARGUMENT,
+  ASSERT_TRUE(run_training(train, &progress).ok());
+  EXPECT_EQ(progress.stage(), v1::TrainProgress::DONE);
+  train.mutable_supervised()->mutable_pairs(5)->set_positive_id("missing");
+  expect_status(run_training(train), grpc::StatusCode::INVALID_ARGUMENT,
                 "supervised.pairs[5].positive_id 'missing'");
 }
 
@@ -615,30 +622,15 @@ TEST_F(ServiceTest, SupervisedFourBitCollectionKeepsItsFittedRangesAcrossRestart
   create("sup4", "QC16x4,Flat");
   const auto docs = make_documents(300, kDim, 91);
   ASSERT_TRUE(upsert("sup4", docs).ok());
-  v1::TrainHeadRequest train;
-  train.set_collection("sup4");
-  train.set_max_epochs(2);
-  const auto queries = make_documents(20, kDim, 92);
-  for (int i = 0; i < 20; ++i) {
-    auto* pair = train.mutable_supervised()->add_pairs();
-    *pair->mutable_query() = queries[size_t(i)].vector();
-    pair->set_positive_id(docs[size_t(i)].id());
-  }
-  {
-    grpc::ClientContext context;
-    auto reader = stub_->TrainHead(&context, train);
-    v1::TrainProgress progress;
-    while (reader->Read(&progress)) {
-    }
-    ASSERT_TRUE(reader->Finish().ok());
-  }
-  // The ranges come from the stored documents, not the 20 positives alone, so the 4-bit codes
-  // still tell most documents apart: each finds itself first (or an exact tie).
+  ASSERT_TRUE(run_training(supervised_request("sup4", docs, 20, 92)).ok());
+  EXPECT_NE(describe("sup4").head_description().find("angle ranges fitted"), std::string::npos)
+      << describe("sup4").head_description();
+  // Each stored document finds itself first (or an exact tie) through its 4-bit code.
   const auto before = search(search_request("sup4", docs, 3));
   size_t self = 0;
   for (size_t i = 0; i < docs.size(); ++i)
     self += before.results(int(i)).hits(0).id() == docs[i].id();
-  EXPECT_GT(self, docs.size() * 8 / 10);
+  EXPECT_GT(self, docs.size() * 8 / 10) << self;
   // Stored codes are only meaningful under the ranges they were encoded with: after a
   // restart, the head (and its ranges) come back from storage and score them alike.
   restart();
