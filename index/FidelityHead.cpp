@@ -17,8 +17,8 @@ namespace bloch {
 namespace {
 constexpr std::array<char, 8> kHeadFileMagic = {'B', 'L', 'O', 'C', 'H', 'F', 'H', '1'};
 // Version 2 adds the readout byte; version 1 records (written before readouts existed) read as
-// the raw readout they were trained with. Version 3 adds the angle ranges (a count, 0 or q, then
-// the lows, then the highs, as vectors of 0 or q floats); older records have none.
+// the raw readout they were trained with. Version 3 adds the angle ranges: the lows, then the
+// highs, each a vector (count, then floats) of 0 or q values; older records have none.
 constexpr uint32_t kFidelityHeadFormatVersion = 3;
 constexpr uint32_t kFirstFidelityHeadFormatVersion = 1;
 }  // namespace
