@@ -221,34 +221,43 @@ TEST(IndexFidelityFlat, ShardsMergeInScoreOrder) {
 
 TEST(IndexFidelityFlat, WorksAsHnswStorage) {
   Fixture f;
-  const CircuitHead head(kDim, kQubits, 3);
-  IndexFidelityFlat exact(head, CodeType::k8bit);
-  exact.add(f.nb(), f.base.x.data());
+  // 8-bit codes of the paper-exact head, and 4-bit codes over fitted ranges of a normalised one
+  // (the graph is built from code-pair scores of each qubit's own level differences).
+  FidelityHead ranged(CircuitHead(kDim, kQubits, 3), Readout::kNormalized);
+  ranged.fit_angle_ranges(f.nb(), f.base.x.data());
+  const std::pair<FidelityHead, CodeType> cases[] = {
+      {FidelityHead(CircuitHead(kDim, kQubits, 3)), CodeType::k8bit}, {ranged, CodeType::k4bit}};
+  for (const auto& [head, type] : cases) {
+    SCOPED_TRACE(code_type_name(type));
+    IndexFidelityFlat exact(head, type);
+    exact.add(f.nb(), f.base.x.data());
 
-  auto* storage = new IndexFidelityFlat(head, CodeType::k8bit);
-  faiss::IndexHNSW hnsw(storage, 16);
-  hnsw.own_fields = true;
-  hnsw.hnsw.efConstruction = 64;
-  hnsw.hnsw.efSearch = 64;
-  hnsw.add(f.nb(), f.base.x.data());
-  ASSERT_EQ(hnsw.metric_type, faiss::METRIC_INNER_PRODUCT);
+    auto* storage = new IndexFidelityFlat(head, type);
+    faiss::IndexHNSW hnsw(storage, 16);
+    hnsw.own_fields = true;
+    hnsw.hnsw.efConstruction = 64;
+    hnsw.hnsw.efSearch = 64;
+    hnsw.add(f.nb(), f.base.x.data());
+    ASSERT_EQ(hnsw.metric_type, faiss::METRIC_INNER_PRODUCT);
+    ASSERT_EQ(storage->codec().ranged(), type == CodeType::k4bit);
 
-  const idx_t k = 10;
-  std::vector<float> dh(f.nq() * k), de(f.nq() * k);
-  std::vector<idx_t> lh(f.nq() * k), le(f.nq() * k);
-  hnsw.search(f.nq(), f.queries.x.data(), k, dh.data(), lh.data());
-  exact.search(f.nq(), f.queries.x.data(), k, de.data(), le.data());
+    const idx_t k = 10;
+    std::vector<float> dh(f.nq() * k), de(f.nq() * k);
+    std::vector<idx_t> lh(f.nq() * k), le(f.nq() * k);
+    hnsw.search(f.nq(), f.queries.x.data(), k, dh.data(), lh.data());
+    exact.search(f.nq(), f.queries.x.data(), k, de.data(), le.data());
 
-  size_t hits = 0;
-  for (size_t i = 0; i < f.nq(); ++i) {
-    std::set<idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
-    for (idx_t r = 0; r < k; ++r) hits += truth.count(lh[i * k + r]);
-    // HNSW reports log-fidelities too (FAISS negates back for inner-product storage).
-    EXPECT_LE(dh[i * k], 0.0f);
-    EXPECT_NEAR(dh[i * k], de[i * k], 1e-3 * kQubits + 1.0);
+    size_t hits = 0;
+    for (size_t i = 0; i < f.nq(); ++i) {
+      std::set<idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
+      for (idx_t r = 0; r < k; ++r) hits += truth.count(lh[i * k + r]);
+      // HNSW reports log-fidelities too (FAISS negates back for inner-product storage).
+      EXPECT_LE(dh[i * k], 0.0f);
+      EXPECT_NEAR(dh[i * k], de[i * k], 1e-3 * kQubits + 1.0);
+    }
+    const double recall = double(hits) / double(f.nq() * k);
+    EXPECT_GE(recall, 0.9) << "HNSW over fidelity codes, M=16, efSearch=64";
   }
-  const double recall = double(hits) / double(f.nq() * k);
-  EXPECT_GE(recall, 0.9) << "HNSW over fidelity codes, M=16, efSearch=64";
 }
 
 TEST(IndexFidelityFlat, RangeSearchEqualsBruteForce) {
