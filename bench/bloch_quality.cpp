@@ -61,8 +61,8 @@ struct Options {
   size_t dense_batch = 512;  // with dense_lr: the best of a sweep (docs/QUALITY.md)
   double lr = 0.0;  // 0: the head's preferred step (TrainableModel::preferred_learning_rate)
   double dense_lr = 4e-3;
-  double tau = 0.0;  // 0: the head's preferred τ (TrainableModel::preferred_temperature)
-  double dense_tau = 0.05;
+  double tau = 0.0;         // 0: the head's preferred τ (TrainableModel::preferred_temperature)
+  double dense_tau = 0.07;  // best of 0.035 / 0.05 / 0.07 / 0.1 at q = 128 (docs/QUALITY.md)
   double teacher_tau = bloch::HeadTrainerOptions{}.teacher_temperature;  // the product default
   size_t unsup_sample = 65536;  // as many rows as PQ trains on (pq_train)
   int hard_negatives = 0;
@@ -565,7 +565,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tau", o.tau,
                  "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "
-                 "τ: raw 0.005; normalised 0.05 supervised, 0.025 unsupervised)")
+                 "τ: raw 0.005; normalised 0.07 supervised, 0.025 unsupervised)")
       ->capture_default_str();
   app.add_option(
          "--teacher-tau", o.teacher_tau,
