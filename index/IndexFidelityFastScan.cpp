@@ -46,14 +46,18 @@ IndexFidelityFastScan::IndexFidelityFastScan(const HeadSpec& spec, CodeType refi
 
 void IndexFidelityFastScan::set_head(FidelityHead head) {
   refine_.set_head(std::move(head));
-  scan_codec_ = refine_.head().codec(CodeType::k4bit);
+  refresh_scan_codec();
   is_trained = true;
 }
 
 void IndexFidelityFastScan::train(idx_t n, const float* x) {
   refine_.train(n, x);
-  scan_codec_ = refine_.head().codec(CodeType::k4bit);
+  refresh_scan_codec();
   is_trained = true;
+}
+
+void IndexFidelityFastScan::refresh_scan_codec() {
+  scan_codec_ = refine_.head().codec(CodeType::k4bit);
 }
 
 void IndexFidelityFastScan::add(idx_t n, const float* x) {

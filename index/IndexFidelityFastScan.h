@@ -106,6 +106,9 @@ class IndexFidelityFastScan : public faiss::Index {
                           const faiss::IDSelector* sel, idx_t kc, float* scores, idx_t* ids) const;
   void search_one(const float* angles, idx_t k, idx_t kc, const faiss::IDSelector* sel,
                   bool parallel_scan, float* distances, idx_t* labels) const;
+  // The scan codec follows the head (its fitted ranges); kept, not rebuilt per query, because
+  // building one costs q·16 cos/sin/log.
+  void refresh_scan_codec();
   // Packs the 4-bit codes of re-ranking codes [first, first + n).
   void pack_from_refine_codes(size_t first, size_t n);
 
