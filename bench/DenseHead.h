@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -22,6 +23,7 @@ struct DenseHeadOptions {
   size_t batch_size = 256;
   double learning_rate = 1e-3;
   double temperature = 0.05;
+  bool cosine_schedule = false;  // lr_t = lr·½(1 + cos(π·t/T)), as HeadTrainer's kCosine
   uint64_t seed = 1;
 };
 
@@ -60,6 +62,7 @@ class DenseHead {
     std::mt19937_64 rng(o.seed);
     size_t step = 0;
     double epoch_loss = 0;
+    const double total_steps = double(o.epochs) * double((n + o.batch_size - 1) / o.batch_size);
     for (int e = 0; e < o.epochs; ++e) {
       std::shuffle(order.begin(), order.end(), rng);
       epoch_loss = 0;
@@ -70,7 +73,12 @@ class DenseHead {
         std::vector<double> grad(params_.size(), 0.0);
         epoch_loss += batch_step(queries, positives, order.data() + b0, B, o.temperature, grad);
         ++batches;
-        adam(grad, ++step, o.learning_rate);
+        const double lr =
+            o.cosine_schedule
+                ? o.learning_rate * 0.5 *
+                      (1 + std::cos(std::numbers::pi * std::min(double(step) / total_steps, 1.0)))
+                : o.learning_rate;
+        adam(grad, ++step, lr);
       }
       epoch_loss /= double(std::max<size_t>(1, batches));
     }

@@ -61,6 +61,9 @@ struct Options {
   size_t dense_batch = 512;  // with dense_lr: the best of a sweep (docs/QUALITY.md)
   double lr = 0.0;  // 0: the head's preferred step (TrainableModel::preferred_learning_rate)
   double dense_lr = 4e-3;
+  // Step-size schedule of every trained head; "preferred": each head's own (the dense head's
+  // is constant: cosine decay loses it 0.011 nDCG@10 at q = 128, docs/QUALITY.md).
+  std::string schedule = "preferred";
   double tau = 0.0;         // 0: the head's preferred τ (TrainableModel::preferred_temperature)
   double dense_tau = 0.07;  // best of 0.035 / 0.05 / 0.07 / 0.1 at q = 128 (docs/QUALITY.md)
   double teacher_tau = bloch::HeadTrainerOptions{}.teacher_temperature;  // the product default
@@ -285,11 +288,13 @@ class Runner {
     opt.batch_size = o_.dense_batch;
     opt.learning_rate = o_.dense_lr;
     opt.temperature = o_.dense_tau;
+    opt.cosine_schedule = o_.schedule == "cosine";
     opt.seed = 2000 + seed;
     const auto t0 = Clock::now();
     head.train(pair_queries_.size() / d_, pair_queries_.data(), pair_positives_.data(), opt);
-    Row row{"dense",       "tanh(Wx+b), cosine, InfoNCE τ", q,
-            4 * size_t(q), head.num_parameters(),           seed};
+    const std::string variant = std::string("tanh(Wx+b), cosine, InfoNCE τ") +
+                                (opt.cosine_schedule ? ", cosine steps" : "");
+    Row row{"dense", variant, q, 4 * size_t(q), head.num_parameters(), seed};
     row.train_s = seconds_since(t0);
     std::vector<float> docs(n_ * q), qs(eval_split_.ids.size() * q);
     head.encode(n_, corpus_.corpus.data.data(), docs.data());
@@ -347,12 +352,21 @@ class Runner {
     report(row);
   }
 
+  static bloch::StepSchedule effective_schedule(bloch::FidelityHead& head,
+                                                const bloch::HeadTrainerOptions& opt) {
+    if (opt.schedule != bloch::StepSchedule::kPreferred) return opt.schedule;
+    return bloch::FidelityHeadModel(head).preferred_schedule(opt.mode);
+  }
+
   bloch::HeadTrainerOptions circuit_training_options(int seed) const {
     bloch::HeadTrainerOptions opt;
     opt.max_epochs = o_.epochs;
     opt.batch_size = o_.batch;
     opt.learning_rate = o_.lr;
     opt.seed = uint64_t(300 + seed);
+    opt.schedule = o_.schedule == "cosine"     ? bloch::StepSchedule::kCosine
+                   : o_.schedule == "constant" ? bloch::StepSchedule::kConstant
+                                               : bloch::StepSchedule::kPreferred;
     opt.patience = 0;          // a fixed budget, like the dense head
     opt.holdout_fraction = 0;  // every training pair, like the dense head
     opt.temperature = o_.tau;
@@ -413,6 +427,8 @@ class Runner {
                               : std::string("circuit")) +
         (readout == bloch::Readout::kNormalized ? " + normalised readout" : "") + ", " + mode;
     if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
+    if (mode != "untrained" && effective_schedule(head, opt) == bloch::StepSchedule::kCosine)
+      variant += ", cosine steps";
     if (mode == "supervised" && o_.hard_negatives > 0)
       variant += ", " + std::to_string(o_.hard_negatives) + " hard neg.";
     std::vector<float> qa(eval_split_.ids.size() * q);
@@ -558,10 +574,16 @@ int main(int argc, char** argv) {
   app.add_option("--dense-batch", o.dense_batch, "Training batch size of the dense head")
       ->capture_default_str();
   app.add_option("--lr", o.lr,
-                 "Adam learning rate of the circuit heads (0: each head's preferred: 4e-2 for "
-                 "normalised heads, else 1e-2)")
+                 "Adam learning rate of the circuit heads (0: each head's preferred: for "
+                 "normalised heads 8e-2 supervised, 4e-2 unsupervised; else 1e-2)")
       ->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
+      ->capture_default_str();
+  app.add_option("--schedule", o.schedule,
+                 "Step-size schedule of every trained head: preferred (each head's own: cosine "
+                 "for supervised normalised heads, else constant), constant, or cosine decay to "
+                 "0 over the epochs")
+      ->check(CLI::IsMember({"preferred", "constant", "cosine"}))
       ->capture_default_str();
   app.add_option("--tau", o.tau,
                  "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "

@@ -22,6 +22,9 @@ double preferred_temperature_of(Readout readout, TrainingMode mode);
 /// (TrainableModel::preferred_learning_rate / preferred_batch_size).
 double preferred_learning_rate_of(Readout readout, TrainingMode mode);
 size_t preferred_batch_size_of(Readout readout, TrainingMode mode);
+/// The step-size schedule that trained heads with this readout best
+/// (TrainableModel::preferred_schedule).
+StepSchedule preferred_schedule_of(Readout readout, TrainingMode mode);
 
 class FidelityHeadModel final : public TrainableModel {
  public:
@@ -42,6 +45,9 @@ class FidelityHeadModel final : public TrainableModel {
   }
   size_t preferred_batch_size(TrainingMode mode) const override {
     return preferred_batch_size_of(head_.readout(), mode);
+  }
+  StepSchedule preferred_schedule(TrainingMode mode) const override {
+    return preferred_schedule_of(head_.readout(), mode);
   }
   size_t num_parameters() const override { return head_.num_parameters(); }
   std::vector<double> parameters() const override;

@@ -176,6 +176,12 @@ void shuffle(std::vector<size_t>& v, std::mt19937_64& rng) {
 }
 
 // Consecutive batches of `size`; a final remainder of 1 joins the previous batch.
+// Step size of optimiser step t (0-based) of T under the schedule.
+double scheduled_step(StepSchedule schedule, double lr, double t, double T) {
+  if (schedule != StepSchedule::kCosine) return lr;
+  return lr * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(t / T, 1.0)));
+}
+
 std::vector<std::span<const size_t>> make_batches(const std::vector<size_t>& idx, size_t size) {
   std::vector<std::span<const size_t>> batches;
   for (size_t b = 0; b < idx.size(); b += size)
@@ -259,6 +265,9 @@ HeadTrainer::HeadTrainer(HeadTrainerOptions options) : options_(std::move(option
   FAISS_THROW_IF_NOT_FMT(o.learning_rate >= 0,
                          "learning_rate=%g must be > 0 (or 0: the model's preferred step size)",
                          o.learning_rate);
+  FAISS_THROW_IF_NOT_FMT(
+      o.schedule >= StepSchedule::kPreferred && o.schedule <= StepSchedule::kCosine,
+      "schedule=%d is not a StepSchedule", int(o.schedule));
   FAISS_THROW_IF_NOT_FMT(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "adam_beta1=%g must be in [0, 1)",
                          o.adam_beta1);
   FAISS_THROW_IF_NOT_FMT(o.adam_beta2 >= 0 && o.adam_beta2 < 1, "adam_beta2=%g must be in [0, 1)",
@@ -417,6 +426,8 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
   const double learning_rate =
       o.learning_rate > 0 ? o.learning_rate : model.preferred_learning_rate(o.mode);
   const size_t batch_size = o.batch_size > 0 ? o.batch_size : model.preferred_batch_size(o.mode);
+  const StepSchedule schedule =
+      o.schedule != StepSchedule::kPreferred ? o.schedule : model.preferred_schedule(o.mode);
 
   // Split: a seeded permutation; the first n_holdout examples are held out.
   std::mt19937_64 rng(o.seed);
@@ -455,6 +466,9 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
   size_t samples_done = 0;
   int bad_epochs = 0;
   double b1_power = 1, b2_power = 1;
+  // Every epoch has the same number of batches: the training split's size is fixed.
+  const double total_steps =
+      double(o.max_epochs) * double(make_batches(train_idx, batch_size).size());
   for (int epoch = 1; epoch <= o.max_epochs && !r.cancelled; ++epoch) {
     shuffle(train_idx, rng);
     const auto batches = make_batches(train_idx, batch_size);
@@ -482,10 +496,11 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
       b1_power *= o.adam_beta1;
       b2_power *= o.adam_beta2;
       const double c1 = 1.0 / (1.0 - b1_power), c2 = 1.0 / (1.0 - b2_power);
+      const double lr = scheduled_step(schedule, learning_rate, double(r.steps), total_steps);
       for (size_t k = 0; k < P; ++k) {
         m1[k] = o.adam_beta1 * m1[k] + (1 - o.adam_beta1) * grad[k];
         m2[k] = o.adam_beta2 * m2[k] + (1 - o.adam_beta2) * grad[k] * grad[k];
-        params[k] -= learning_rate * (m1[k] * c1) / (std::sqrt(m2[k] * c2) + o.adam_epsilon);
+        params[k] -= lr * (m1[k] * c1) / (std::sqrt(m2[k] * c2) + o.adam_epsilon);
       }
       model.set_parameters(params);
       step_seconds += seconds_since(t_step);

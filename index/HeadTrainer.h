@@ -49,6 +49,13 @@ enum class LogitForm : int {
 /// trained with the paper's 20·F; the paper-exact form stays selectable (kScaledFidelity).
 inline constexpr LogitForm kDefaultLogitForm = LogitForm::kLogFidelity;
 
+/// How the Adam step size moves over the training run.
+enum class StepSchedule : int {
+  kPreferred = 0,  ///< the model's preferred_schedule()
+  kConstant = 1,   ///< lr at every step
+  kCosine = 2,     ///< lr_t = lr·½(1 + cos(π·t/T)), T = max_epochs × batches per epoch
+};
+
 /// Floor of every per-qubit cos² term in the training loss (DESIGN §1.5).
 inline constexpr double kTrainFidelityFloor = 1e-12;
 
@@ -88,6 +95,10 @@ struct HeadTrainerOptions {
   /// 2π(tanh p + 1), so one raw unit moves an angle by up to 2π: 1e−2 is already brisk.
   /// 0 (default) takes the model's preferred_learning_rate().
   double learning_rate = 0.0;
+  /// Step-size schedule over max_epochs. Cosine decay ends on small steps, so the last epochs
+  /// settle instead of jittering around the optimum at the full step size; it also tolerates
+  /// a bolder first step. kPreferred (default) takes the model's preferred_schedule().
+  StepSchedule schedule = StepSchedule::kPreferred;
   double adam_beta1 = 0.9;     ///< Adam first-moment decay
   double adam_beta2 = 0.999;   ///< Adam second-moment decay
   double adam_epsilon = 1e-8;  ///< Adam denominator guard: step = lr·m̂/(√v̂ + ε)
@@ -159,6 +170,8 @@ class TrainableModel {
   virtual double preferred_learning_rate(TrainingMode) const { return kDefaultLearningRate; }
   /// Batch size used when HeadTrainerOptions::batch_size is 0.
   virtual size_t preferred_batch_size(TrainingMode) const { return kDefaultBatchSize; }
+  /// Step-size schedule used when HeadTrainerOptions::schedule is kPreferred.
+  virtual StepSchedule preferred_schedule(TrainingMode) const { return StepSchedule::kConstant; }
   virtual size_t num_parameters() const = 0;
   virtual std::vector<double> parameters() const = 0;
   /// params.size() == num_parameters().

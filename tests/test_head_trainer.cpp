@@ -234,6 +234,28 @@ TEST(HeadTrainer, DeterministicUnderSeedForAnyThreadCount) {
   EXPECT_EQ(sup(1), sup(2));
 }
 
+// lr_t = lr·½(1 + cos(π·t/T)): step 0 is the full step, so a one-step run matches the constant
+// schedule bit for bit; later steps are shorter, so longer runs part ways.
+TEST(HeadTrainer, CosineScheduleStartsAtTheFullStepThenDecays) {
+  const auto data = make_split(300, 0, 9);
+  auto run = [&](StepSchedule schedule, int epochs) {
+    auto o = quick_options(TrainingMode::kUnsupervised);
+    o.max_epochs = epochs;
+    o.patience = 0;
+    o.holdout_fraction = 0;
+    o.batch_size = 300;  // one step an epoch
+    o.schedule = schedule;
+    CircuitHead head(kDim, kQubits, 12);
+    const auto r = HeadTrainer(o).train_unsupervised(head, 300, data.train.x.data());
+    EXPECT_EQ(r.steps, size_t(epochs));
+    return head.parameters();
+  };
+  EXPECT_EQ(run(StepSchedule::kCosine, 1), run(StepSchedule::kConstant, 1));
+  EXPECT_NE(run(StepSchedule::kCosine, 3), run(StepSchedule::kConstant, 3));
+  // A circuit head's preferred schedule is the constant one.
+  EXPECT_EQ(run(StepSchedule::kPreferred, 3), run(StepSchedule::kConstant, 3));
+}
+
 TEST(HeadTrainer, EarlyStoppingKeepsBestParameters) {
   const auto data = make_split(300, 0, 4);
   // No epoch can beat the initial held-out loss by 1e9: patience 2 stops after epoch 2 and the
@@ -380,6 +402,9 @@ TEST(HeadTrainer, BadInputsThrowClearly) {
   o = quick_options(TrainingMode::kUnsupervised);
   o.holdout_fraction = 1.0;
   expect_throw_with([&] { HeadTrainer{o}; }, "holdout_fraction");
+  o = quick_options(TrainingMode::kUnsupervised);
+  o.schedule = StepSchedule(7);
+  expect_throw_with([&] { HeadTrainer{o}; }, "schedule=7");
 }
 
 }  // namespace

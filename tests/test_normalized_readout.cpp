@@ -194,18 +194,24 @@ TEST(NormalizedReadout, NormalisedHeadsPreferLargeBatchesAndABolderStep) {
   FidelityHead raw = FidelityHead::make({16, 4, 1, 3, Readout::kRaw});
   const FidelityHeadModel n_model(normalised), r_model(raw);
   for (TrainingMode mode : {TrainingMode::kSupervised, TrainingMode::kUnsupervised}) {
-    EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(mode), 4e-2);
     EXPECT_EQ(n_model.preferred_batch_size(mode), 1024u);
     EXPECT_DOUBLE_EQ(r_model.preferred_learning_rate(mode), kDefaultLearningRate);
     EXPECT_EQ(r_model.preferred_batch_size(mode), kDefaultBatchSize);
+    EXPECT_EQ(r_model.preferred_schedule(mode), StepSchedule::kConstant);
   }
+  // Supervised: a cosine-decayed step from twice the unsupervised one.
+  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kSupervised), 8e-2);
+  EXPECT_EQ(n_model.preferred_schedule(TrainingMode::kSupervised), StepSchedule::kCosine);
+  EXPECT_DOUBLE_EQ(n_model.preferred_learning_rate(TrainingMode::kUnsupervised), 4e-2);
+  EXPECT_EQ(n_model.preferred_schedule(TrainingMode::kUnsupervised), StepSchedule::kConstant);
 }
 
-TEST(NormalizedReadout, ZeroStepAndBatchTrainExactlyAsThePreferredOnes) {
+TEST(NormalizedReadout, ZeroStepBatchAndScheduleTrainExactlyAsThePreferredOnes) {
   const int d = 16, q = 4;
   const size_t n = 1100;
   const auto set = testing::make_clustered(2 * n, d, 6, 1.0f, 0.5f, 17);
-  auto train = [&](double learning_rate, size_t batch_size) {
+  auto train = [&](double learning_rate, size_t batch_size,
+                   StepSchedule schedule = StepSchedule::kPreferred) {
     FidelityHead head = FidelityHead::make({d, q, 1, 3});
     head.mixer()->fit_standardization(2 * n, set.x.data());
     HeadTrainerOptions o;
@@ -213,18 +219,21 @@ TEST(NormalizedReadout, ZeroStepAndBatchTrainExactlyAsThePreferredOnes) {
     o.max_epochs = 2;
     o.learning_rate = learning_rate;
     o.batch_size = batch_size;
+    o.schedule = schedule;
     FidelityHeadModel model(head);
     TrainingData data;
     data.dim = d;
     data.queries = std::span<const float>(set.x.data(), n * d);
     data.positives = std::span<const float>(set.x.data() + n * d, n * d);
     const HeadTrainingResult r = HeadTrainer(o).train(model, data);
-    return std::make_pair(r.final_train_loss, r.steps);
+    return std::make_pair(model.parameters(), r.steps);
   };
-  const auto preferred = train(4e-2, 1024), automatic = train(0.0, 0);
+  const auto preferred = train(8e-2, 1024, StepSchedule::kCosine), automatic = train(0.0, 0);
   EXPECT_EQ(automatic, preferred);
   EXPECT_EQ(automatic.second, 2u);  // 990 training pairs fit one batch of 1,024: a step an epoch
   EXPECT_NE(train(kDefaultLearningRate, kDefaultBatchSize), automatic);
+  // The second step is at half the first under the cosine: a constant step ends elsewhere.
+  EXPECT_NE(train(8e-2, 1024, StepSchedule::kConstant), automatic);
 }
 
 TEST(NormalizedReadout, TemperatureZeroTrainsExactlyAsThePreferredOne) {
