@@ -11,10 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <numbers>
 #include <numeric>
 #include <random>
 #include <vector>
+
+#include "index/HeadTrainer.h"
 
 namespace bloch::bench {
 
@@ -73,11 +74,9 @@ class DenseHead {
         std::vector<double> grad(params_.size(), 0.0);
         epoch_loss += batch_step(queries, positives, order.data() + b0, B, o.temperature, grad);
         ++batches;
-        const double lr =
-            o.cosine_schedule
-                ? o.learning_rate * 0.5 *
-                      (1 + std::cos(std::numbers::pi * std::min(double(step) / total_steps, 1.0)))
-                : o.learning_rate;
+        const double lr = bloch::scheduled_learning_rate(
+            o.cosine_schedule ? bloch::StepSchedule::kCosine : bloch::StepSchedule::kConstant,
+            o.learning_rate, double(step), total_steps);
         adam(grad, ++step, lr);
       }
       epoch_loss /= double(std::max<size_t>(1, batches));

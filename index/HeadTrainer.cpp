@@ -176,12 +176,6 @@ void shuffle(std::vector<size_t>& v, std::mt19937_64& rng) {
 }
 
 // Consecutive batches of `size`; a final remainder of 1 joins the previous batch.
-// Step size of optimiser step t (0-based) of T under the schedule.
-double scheduled_step(StepSchedule schedule, double lr, double t, double T) {
-  if (schedule != StepSchedule::kCosine) return lr;
-  return lr * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(t / T, 1.0)));
-}
-
 std::vector<std::span<const size_t>> make_batches(const std::vector<size_t>& idx, size_t size) {
   std::vector<std::span<const size_t>> batches;
   for (size_t b = 0; b < idx.size(); b += size)
@@ -201,6 +195,11 @@ void copy_rows(std::span<const float> src, size_t d, std::span<const size_t> idx
 }
 
 }  // namespace
+
+double scheduled_learning_rate(StepSchedule schedule, double lr, double t, double T) {
+  if (schedule != StepSchedule::kCosine) return lr;
+  return lr * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(t / T, 1.0)));
+}
 
 // ---------------------------------------------------------------------------------------------
 // CircuitHeadModel
@@ -496,7 +495,8 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
       b1_power *= o.adam_beta1;
       b2_power *= o.adam_beta2;
       const double c1 = 1.0 / (1.0 - b1_power), c2 = 1.0 / (1.0 - b2_power);
-      const double lr = scheduled_step(schedule, learning_rate, double(r.steps), total_steps);
+      const double lr =
+          scheduled_learning_rate(schedule, learning_rate, double(r.steps), total_steps);
       for (size_t k = 0; k < P; ++k) {
         m1[k] = o.adam_beta1 * m1[k] + (1 - o.adam_beta1) * grad[k];
         m2[k] = o.adam_beta2 * m2[k] + (1 - o.adam_beta2) * grad[k] * grad[k];

@@ -56,6 +56,10 @@ enum class StepSchedule : int {
   kCosine = 2,     ///< lr_t = lr·½(1 + cos(π·t/T)), T = max_epochs × batches per epoch
 };
 
+/// Step size of optimiser step t (0-based) of a run of T steps under `schedule` (kPreferred is
+/// taken as constant: resolve it against the model first).
+double scheduled_learning_rate(StepSchedule schedule, double lr, double t, double T);
+
 /// Floor of every per-qubit cos² term in the training loss (DESIGN §1.5).
 inline constexpr double kTrainFidelityFloor = 1e-12;
 
