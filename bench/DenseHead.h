@@ -24,7 +24,8 @@ struct DenseHeadOptions {
   size_t batch_size = 256;
   double learning_rate = 1e-3;
   double temperature = 0.05;
-  bool cosine_schedule = false;  // lr_t = lr·½(1 + cos(π·t/T)), as HeadTrainer's kCosine
+  // HeadTrainer's schedules; kPreferred is the dense head's own: constant.
+  bloch::StepSchedule schedule = bloch::StepSchedule::kConstant;
   uint64_t seed = 1;
 };
 
@@ -74,9 +75,8 @@ class DenseHead {
         std::vector<double> grad(params_.size(), 0.0);
         epoch_loss += batch_step(queries, positives, order.data() + b0, B, o.temperature, grad);
         ++batches;
-        const double lr = bloch::scheduled_learning_rate(
-            o.cosine_schedule ? bloch::StepSchedule::kCosine : bloch::StepSchedule::kConstant,
-            o.learning_rate, double(step), total_steps);
+        const double lr =
+            bloch::scheduled_learning_rate(o.schedule, o.learning_rate, double(step), total_steps);
         adam(grad, ++step, lr);
       }
       epoch_loss /= double(std::max<size_t>(1, batches));

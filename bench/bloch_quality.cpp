@@ -288,12 +288,13 @@ class Runner {
     opt.batch_size = o_.dense_batch;
     opt.learning_rate = o_.dense_lr;
     opt.temperature = o_.dense_tau;
-    opt.cosine_schedule = o_.schedule == "cosine";
+    opt.schedule = schedule();
     opt.seed = 2000 + seed;
     const auto t0 = Clock::now();
     head.train(pair_queries_.size() / d_, pair_queries_.data(), pair_positives_.data(), opt);
-    const std::string variant = std::string("tanh(Wx+b), cosine, InfoNCE τ") +
-                                (opt.cosine_schedule ? ", cosine steps" : "");
+    const std::string variant =
+        std::string("tanh(Wx+b), cosine, InfoNCE τ") +
+        (opt.schedule == bloch::StepSchedule::kCosine ? ", cosine steps" : "");
     Row row{"dense", variant, q, 4 * size_t(q), head.num_parameters(), seed};
     row.train_s = seconds_since(t0);
     std::vector<float> docs(n_ * q), qs(eval_split_.ids.size() * q);
@@ -352,10 +353,10 @@ class Runner {
     report(row);
   }
 
-  static bloch::StepSchedule effective_schedule(bloch::FidelityHead& head,
-                                                const bloch::HeadTrainerOptions& opt) {
-    if (opt.schedule != bloch::StepSchedule::kPreferred) return opt.schedule;
-    return bloch::FidelityHeadModel(head).preferred_schedule(opt.mode);
+  bloch::StepSchedule schedule() const {
+    return o_.schedule == "cosine"     ? bloch::StepSchedule::kCosine
+           : o_.schedule == "constant" ? bloch::StepSchedule::kConstant
+                                       : bloch::StepSchedule::kPreferred;
   }
 
   bloch::HeadTrainerOptions circuit_training_options(int seed) const {
@@ -364,9 +365,7 @@ class Runner {
     opt.batch_size = o_.batch;
     opt.learning_rate = o_.lr;
     opt.seed = uint64_t(300 + seed);
-    opt.schedule = o_.schedule == "cosine"     ? bloch::StepSchedule::kCosine
-                   : o_.schedule == "constant" ? bloch::StepSchedule::kConstant
-                                               : bloch::StepSchedule::kPreferred;
+    opt.schedule = schedule();
     opt.patience = 0;          // a fixed budget, like the dense head
     opt.holdout_fraction = 0;  // every training pair, like the dense head
     opt.temperature = o_.tau;
@@ -427,7 +426,8 @@ class Runner {
                               : std::string("circuit")) +
         (readout == bloch::Readout::kNormalized ? " + normalised readout" : "") + ", " + mode;
     if (mode == "supervised") variant += logit == "paper" ? ", 20·F" : ", ℓ/(τq)";
-    if (mode != "untrained" && effective_schedule(head, opt) == bloch::StepSchedule::kCosine)
+    if (mode != "untrained" && bloch::resolved_schedule(opt, bloch::FidelityHeadModel(head)) ==
+                                   bloch::StepSchedule::kCosine)
       variant += ", cosine steps";
     if (mode == "supervised" && o_.hard_negatives > 0)
       variant += ", " + std::to_string(o_.hard_negatives) + " hard neg.";

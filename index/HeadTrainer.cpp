@@ -201,6 +201,11 @@ double scheduled_learning_rate(StepSchedule schedule, double lr, double t, doubl
   return lr * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(t / T, 1.0)));
 }
 
+StepSchedule resolved_schedule(const HeadTrainerOptions& options, const TrainableModel& model) {
+  return options.schedule != StepSchedule::kPreferred ? options.schedule
+                                                      : model.preferred_schedule(options.mode);
+}
+
 // ---------------------------------------------------------------------------------------------
 // CircuitHeadModel
 
@@ -425,8 +430,7 @@ HeadTrainingResult HeadTrainer::train(TrainableModel& model, const TrainingData&
   const double learning_rate =
       o.learning_rate > 0 ? o.learning_rate : model.preferred_learning_rate(o.mode);
   const size_t batch_size = o.batch_size > 0 ? o.batch_size : model.preferred_batch_size(o.mode);
-  const StepSchedule schedule =
-      o.schedule != StepSchedule::kPreferred ? o.schedule : model.preferred_schedule(o.mode);
+  const StepSchedule schedule = resolved_schedule(o, model);
 
   // Split: a seeded permutation; the first n_holdout examples are held out.
   std::mt19937_64 rng(o.seed);

@@ -57,7 +57,7 @@ enum class StepSchedule : int {
 };
 
 /// Step size of optimiser step t (0-based) of a run of T steps under `schedule` (kPreferred is
-/// taken as constant: resolve it against the model first).
+/// taken as constant: resolve it against the model first, resolved_schedule()).
 double scheduled_learning_rate(StepSchedule schedule, double lr, double t, double T);
 
 /// Floor of every per-qubit cos² term in the training loss (DESIGN §1.5).
@@ -223,6 +223,9 @@ struct TrainingData {
   std::span<const float> negatives;
   size_t negatives_per_query = 0;
 };
+
+/// The schedule `options` trains `model` with: options.schedule, or the model's preferred one.
+StepSchedule resolved_schedule(const HeadTrainerOptions& options, const TrainableModel& model);
 
 class HeadTrainer {
  public:
