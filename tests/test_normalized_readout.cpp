@@ -185,7 +185,7 @@ TEST(NormalizedReadout, ModelScalesLogitsByTwoRhoSquaredAndPrefersItsOwnTemperat
   EXPECT_DOUBLE_EQ(n_model.log_fidelity_scale(), 2 * kReadoutRadius * kReadoutRadius);
   EXPECT_DOUBLE_EQ(r_model.log_fidelity_scale(), 4.0);
   EXPECT_DOUBLE_EQ(r_model.preferred_temperature(TrainingMode::kSupervised), 0.005);
-  EXPECT_DOUBLE_EQ(n_model.preferred_temperature(TrainingMode::kSupervised), 0.07);
+  EXPECT_DOUBLE_EQ(n_model.preferred_temperature(TrainingMode::kSupervised), 0.06);
   EXPECT_DOUBLE_EQ(n_model.preferred_temperature(TrainingMode::kUnsupervised), 0.025);
 }
 
