@@ -578,20 +578,20 @@ int main(int argc, char** argv) {
   app.add_option("--dense-batch", o.dense_batch, "Training batch size of the dense head")
       ->capture_default_str();
   app.add_option("--lr", o.lr,
-                 "Adam learning rate of the circuit heads (0: each head's preferred: for "
-                 "normalised heads 8e-2 supervised, 4e-2 unsupervised; else 1e-2)")
+                 "Adam learning rate of the circuit heads, the first one under a cosine decay (0: "
+                 "each head's preferred: 8e-2 for normalised heads, else 1e-2)")
       ->capture_default_str();
   app.add_option("--dense-lr", o.dense_lr, "Adam learning rate of the dense head")
       ->capture_default_str();
   app.add_option("--schedule", o.schedule,
                  "Step-size schedule of every trained head: preferred (each head's own: cosine "
-                 "for supervised normalised heads, else constant), constant, or cosine decay to "
+                 "for normalised heads, else constant), constant, or cosine decay to "
                  "0 over the epochs")
       ->check(CLI::IsMember({"preferred", "constant", "cosine"}))
       ->capture_default_str();
   app.add_option("--tau", o.tau,
                  "Temperature τ of the circuit heads' ℓ/(τ·S) logits (0: each head's preferred "
-                 "τ: raw 0.005; normalised 0.06 supervised, 0.025 unsupervised)")
+                 "τ: raw 0.005; normalised 0.06 supervised, 0.0175 unsupervised)")
       ->capture_default_str();
   app.add_option(
          "--teacher-tau", o.teacher_tau,
